@@ -1,0 +1,148 @@
+"""A run as a directory: config, per-update metrics, summary and plots."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.metadata
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import jax
+import numpy as np
+
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "gymnax", "brax", "mujoco-mjx", "tyro")
+
+
+class RunDirError(ValueError):
+    """A results directory cannot be used as asked."""
+
+
+def prepare_dir(out: str | Path, *, overwrite: bool = False) -> Path:
+    """Creates ``out``; an existing one is refused unless ``overwrite`` (nothing is touched)."""
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if not overwrite:
+            raise RunDirError(f"{path} already exists; pass --overwrite to replace it")
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def environment_info() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "versions": versions,
+        "devices": [str(d) for d in jax.devices()],
+        "process_count": jax.process_count(),
+        "git_commit": commit,
+    }
+
+
+def params_sha256(params) -> str:
+    """SHA-256 over the bytes of every parameter leaf (all runs), in tree order."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(params):
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()
+
+
+def write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(x):
+    if isinstance(x, np.ndarray | np.generic):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return list(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def write_metrics_csv(path: Path, metrics: dict, steps_per_update: int) -> None:
+    """One row per (run, update): ``run, update, env_steps, <metric>...``."""
+    names = sorted(metrics)
+    arrays = [np.asarray(metrics[n]) for n in names]
+    runs, updates = arrays[0].shape[:2]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "update", "env_steps", *names])
+        for r in range(runs):
+            for u in range(updates):
+                w.writerow([r, u, (u + 1) * steps_per_update, *(f"{a[r, u]:.6g}" for a in arrays)])
+
+
+def read_metrics_csv(path: Path) -> dict[str, np.ndarray]:
+    """Inverse of :func:`write_metrics_csv`: ``{name: [runs, updates]}``."""
+    with Path(path).open() as f:
+        rows = list(csv.DictReader(f))
+    runs = max(int(r["run"]) for r in rows) + 1
+    names = [k for k in rows[0] if k not in ("run", "update")]
+    out = {n: np.array([float(r[n]) for r in rows]).reshape(runs, -1) for n in names}
+    return out
+
+
+def plot_run(out: Path, curves: np.ndarray, env_steps: np.ndarray, finals: np.ndarray,
+             random_return: float | None, title: str) -> list[Path]:  # fmt: skip
+    """Learning curves (IQM with a bootstrap band, thin per-run lines) and final returns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxrl.run import stats
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for c in curves:
+        ax.plot(env_steps, c, color="tab:blue", alpha=0.15, lw=0.7)
+    idx = np.unique(np.linspace(0, len(env_steps) - 1, min(60, len(env_steps))).astype(int))
+    centre = np.array([stats.iqm(curves[:, i]) for i in idx])
+    band = np.array([stats.bootstrap_ci(curves[:, i], num_resamples=300) for i in idx])
+    ax.plot(env_steps[idx], centre, color="tab:blue", lw=2, label=f"IQM of {len(curves)} runs")
+    ax.fill_between(env_steps[idx], band[:, 0], band[:, 1], color="tab:blue", alpha=0.25,
+                    label="95% bootstrap CI")  # fmt: skip
+    if random_return is not None and np.isfinite(random_return):
+        ax.axhline(random_return, color="gray", ls="--", lw=1, label="random policy")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    paths.append(out / "learning_curves.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    finite = finals[np.isfinite(finals)]
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, finite.size)
+    ax.scatter(finite, jitter, s=14, alpha=0.6, color="tab:blue", label="final return per run")
+    ax.axvline(stats.iqm(finite), color="tab:blue", lw=2, label="IQM")
+    if random_return is not None and np.isfinite(random_return):
+        ax.axvline(random_return, color="gray", ls="--", lw=1, label="random policy")
+    ax.set_yticks([])
+    ax.set_xlabel("final episode return")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    paths.append(out / "final_returns.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
