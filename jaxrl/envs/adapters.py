@@ -68,9 +68,9 @@ class StateEnvAdapter:
         params = self.default_params if params is None else params
         inner = self._env.step(state.inner, action)
         time = state.time + 1
-        terminated = inner.done > 0.5
+        terminated = jnp.asarray(inner.done) > 0.5
         truncated = jnp.logical_and(time >= params.max_steps_in_episode, ~terminated)
-        reward = inner.reward.astype(jnp.float32)
+        reward = jnp.asarray(inner.reward, jnp.float32)
         return _flat_obs(inner.obs), AdapterState(inner, time), reward, terminated, truncated, {}
 
     def step(self, key, state, action, params=None):

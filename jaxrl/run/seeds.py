@@ -54,10 +54,10 @@ def _mesh_size(num_runs: int, num_devices: int) -> int:
     return min(num_devices, num_runs)
 
 
-def _to_host(x) -> np.ndarray:
+def _key_data(x):
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-        x = jax.random.key_data(x)
-    return np.asarray(x)
+        return jax.random.key_data(x)
+    return x
 
 
 def _check_finite(output) -> np.ndarray:
@@ -71,7 +71,7 @@ def _check_finite(output) -> np.ndarray:
 
 
 def run_seeds(
-    train, num_runs: int, hparams, *, seed: int = 0, devices=None, donate: bool = False
+    train, num_runs: int, hparams, *, seed: int = 0, devices=None, warmup: bool = False
 ) -> SeedsResult:
     """Runs ``train(key, hparams)`` for ``num_runs`` runs in one compiled call.
 
@@ -81,6 +81,7 @@ def run_seeds(
       hparams: pytree of scalars (shared) or ``[num_runs]`` arrays (one value per run).
       seed: base seed; run ``i`` uses ``fold_in(key(seed), i)``.
       devices: devices to shard over (default: every device of every process).
+      warmup: execute once before the timed execution (for benchmarks).
 
     Returns:
       :class:`SeedsResult` with host arrays; ``diverged`` flags runs with any non-finite
@@ -112,14 +113,22 @@ def run_seeds(
     def batched(key_data, hp):
         return jax.vmap(lambda k, h: train(jax.random.wrap_key_data(k), h))(key_data, hp)
 
-    fn = jax.jit(batched, in_shardings=(sharding, sharding), out_shardings=sharding)
+    # shard_map compiles the same per-device program (a vmap over that device's runs) for
+    # any number of devices, so a run's floating-point result does not depend on it.
+    sharded = jax.shard_map(
+        batched, mesh=mesh, in_specs=P("runs"), out_specs=P("runs"), check_vma=False
+    )
+    fn = jax.jit(sharded, in_shardings=(sharding, sharding), out_shardings=sharding)
     t0 = time.perf_counter()
     compiled = fn.lower(keys_g, hp_g).compile()
     compile_s = time.perf_counter() - t0
+    if warmup:
+        jax.block_until_ready(compiled(keys_g, hp_g))
     t0 = time.perf_counter()
     out = jax.block_until_ready(compiled(keys_g, hp_g))
     run_s = time.perf_counter() - t0
+    out = jax.tree.map(_key_data, out)
     if jax.process_count() > 1:
         out = multihost_utils.process_allgather(out, tiled=True)
-    out = jax.tree.map(lambda x: _to_host(x)[:num_runs], out)
+    out = jax.tree.map(lambda x: np.asarray(x)[:num_runs], out)
     return SeedsResult(out, _check_finite(out), compile_s, run_s)

@@ -1,0 +1,51 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+
+def jaxrl(*args, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "jaxrl.cli", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["train", "ppx"], "did you mean 'ppo'"),
+        (["trian"], "did you mean 'train'"),
+        (["train", "ppo", "--env", "CartPol-v1"], "did you mean 'CartPole-v1'"),
+        (["train", "ppo", "--seeds", "0"], "seeds"),
+        (["train", "ppo", "--total-steps", "-5"], "total_steps"),
+        (["train", "ppo", "--num-minibatches", "3"], "num_minibatches"),
+        (["train", "ppo", "--gamma", "2"], "gamma"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(args, match, subprocess_env):
+    out = jaxrl(*args, env=subprocess_env)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and match in lines[0], out.stderr
+
+
+def test_train_writes_a_run_directory_and_refuses_to_overwrite(tmp_path, subprocess_env):
+    run = tmp_path / "run"
+    args = ["train", "ppo", "--env", "CartPole-v1", "--seeds", "2", "--total-steps", "2048",
+            "--out", str(run)]  # fmt: skip
+    out = jaxrl(*args, env=subprocess_env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "IQM" in out.stdout
+    for name in ("config.json", "metrics.csv", "summary.json", "learning_curves.png",
+                 "final_returns.png"):  # fmt: skip
+        assert (run / name).exists(), name
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(summary["final_returns"]) == 2 and len(summary["params_sha256"]) == 64
+    before = (run / "summary.json").read_text()
+    again = jaxrl(*args, env=subprocess_env)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    assert (run / "summary.json").read_text() == before

@@ -1,0 +1,131 @@
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl import envs
+
+
+def test_unknown_env_suggests_close_matches():
+    with pytest.raises(ValueError, match="did you mean 'CartPole-v1'"):
+        envs.make("CartPol-v1")
+    with pytest.raises(ValueError, match="did you mean 'brax/ant'"):
+        envs.make("brax/antt")
+
+
+def test_every_gymnax_env_is_listed():
+    names = envs.list_envs(include_optional=False)
+    assert set(gymnax.registered_envs) <= set(names)
+
+
+def test_param_overrides_keep_derived_fields_consistent():
+    _, p = envs.make("CartPole-v1", length=0.75, masspole=0.2)
+    assert p.length == 0.75 and p.masspole == 0.2
+    assert np.isclose(p.polemass_length, 0.15) and np.isclose(p.total_mass, 1.2)
+    with pytest.raises(ValueError, match="did you mean 'length'"):
+        envs.make("CartPole-v1", lenght=0.75)
+    with pytest.raises(ValueError, match="derived"):
+        envs.make("CartPole-v1", total_mass=3.0)
+
+
+def test_sample_params_vmaps_into_domain_randomisation():
+    _, p = envs.make("CartPole-v1")
+    keys = jax.random.split(jax.random.key(0), 64)
+    batch = jax.vmap(envs.sample_params, (0, None, None))(keys, p, {"length": (0.25, 0.75)})
+    assert batch.length.shape == (64,)
+    assert np.all((batch.length >= 0.25) & (batch.length <= 0.75))
+    np.testing.assert_allclose(batch.polemass_length, batch.length * p.masspole, rtol=1e-6)
+    assert envs.parse_ranges("length=0.25:0.75,masspole=0.2") == {
+        "length": (0.25, 0.75),
+        "masspole": (0.2, 0.2),
+    }
+
+
+def test_wrapped_step_equals_gymnax_step():
+    """Same keys give the same trajectory as gymnax's own auto-resetting step."""
+    env, p = envs.make("CartPole-v1")
+    wrapped = envs.EpisodeStatistics(env)
+    key = jax.random.key(1)
+    obs_g, st_g = env.reset(key, p)
+    obs_w, st_w = wrapped.reset(key, p)
+    step_g, step_w = jax.jit(env.step), jax.jit(wrapped.step)
+    for t in range(120):
+        k = jax.random.fold_in(key, t)
+        a = jnp.int32(t % 3 == 0)
+        obs_g, st_g, r_g, term_g, trunc_g, info_g = step_g(k, st_g, a, p)
+        obs_w, st_w, r_w, term_w, trunc_w, info_w = step_w(k, st_w, a, p)
+        np.testing.assert_array_equal(obs_g, obs_w)
+        np.testing.assert_array_equal(info_g["final_observation"], info_w["final_observation"])
+        assert r_g == r_w and term_g == term_w and trunc_g == trunc_w
+
+
+def test_episode_statistics_and_prepared_stepping():
+    env, p = envs.make("CartPole-v1")
+    venv = envs.VecEnv(envs.EpisodeStatistics(env), 8)
+    key = jax.random.key(0)
+    obs, state = venv.reset(key, p)
+    T = 200
+    prepared = venv.prepare(jax.random.key(1), T, p)
+
+    def body(carry, xs):
+        state, total = carry
+        prepared_t, k = xs
+        action = jax.random.randint(k, (8,), 0, 2)
+        obs, state, r, term, trunc, info = venv.step_prepared(prepared_t, state, action, p)
+        total = total + r
+        out = (info["returned_episode"], info["episode_return"], info["episode_length"], total)
+        total = jnp.where(info["returned_episode"], 0.0, total)
+        return (state, total), out
+
+    keys = jax.random.split(jax.random.key(2), T)
+    _, (ended, ret, length, total) = jax.jit(
+        lambda s: jax.lax.scan(body, (s, jnp.zeros(8)), (prepared, keys))
+    )(state)
+    assert ended.sum() > 20
+    # CartPole pays 1 per step: the return of a finished episode is its length and the
+    # sum of the rewards seen since the previous reset.
+    np.testing.assert_allclose(ret[ended], length[ended])
+    np.testing.assert_allclose(ret[ended], total[ended])
+
+
+def test_flatten_and_normalize():
+    env, p = envs.make("Breakout-MinAtar")
+    venv = envs.NormalizeObservation(envs.VecEnv(envs.FlattenObservation(env), 16))
+    obs, state = venv.reset(jax.random.key(0), p)
+    assert obs.shape == (16, 400)
+    step = jax.jit(venv.step)
+    for t in range(20):
+        a = jnp.zeros(16, jnp.int32)
+        obs, state, *_, info = step(jax.random.key(t), state, a, p)
+    assert info["final_observation"].shape == (16, 400)
+    assert float(state.obs_stats.count) > 16 * 20
+    assert np.all(np.abs(obs) <= 10.0)
+
+
+def test_rescale_and_clip_actions():
+    env, p = envs.make("Pendulum-v1")
+    wrapped = envs.RescaleAction(env)
+    assert float(wrapped.action_space(p).high) == 1.0
+    obs, s = wrapped.reset(jax.random.key(0), p)
+    _, _, r_full, *_ = wrapped.transition(jax.random.key(1), s, jnp.array([1.0]), p)
+    _, _, r_over, *_ = wrapped.transition(jax.random.key(1), s, jnp.array([7.0]), p)
+    assert r_full == r_over  # out-of-range actions are clipped to the bound
+
+
+@pytest.mark.parametrize("name", ["playground/CartpoleBalance", "brax/inverted_pendulum"])
+def test_mjx_adapters_truncate_and_reset(name):
+    env, p = envs.make(name, episode_length=3)
+    assert p.max_steps_in_episode == 3
+    venv = envs.VecEnv(env, 2)
+    obs, state = venv.reset(jax.random.key(0), p)
+    assert obs.shape == (2, env.observation_space(p).shape[0])
+    step = jax.jit(venv.step)
+    action = jnp.zeros((2, env.action_space(p).shape[0]))
+    truncs = []
+    for t in range(3):
+        obs, state, r, term, trunc, info = step(jax.random.key(t), state, action, p)
+        truncs.append(np.asarray(trunc))
+        assert np.all(np.isfinite(obs)) and r.shape == (2,)
+    assert truncs[-1].all() and not truncs[0].any()
+    assert np.all(np.asarray(state.time) == 0)  # reset after the time limit

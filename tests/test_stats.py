@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import scipy.stats
+
+from jaxrl.run import stats
+
+
+@pytest.mark.parametrize("n", [4, 7, 16, 33, 100])
+def test_iqm_equals_scipy_trim_mean(n):
+    x = np.random.default_rng(n).normal(size=n) * 100
+    assert abs(stats.iqm(x) - scipy.stats.trim_mean(x, 0.25)) < 1e-6
+
+
+def test_bootstrap_ci_agrees_with_scipy_percentile():
+    x = np.random.default_rng(1).gamma(2.0, 50.0, size=40)
+    lo, hi = stats.bootstrap_ci(x, stats.mean, num_resamples=4000, seed=3)
+    ref = scipy.stats.bootstrap(
+        (x,), np.mean, n_resamples=4000, method="percentile", random_state=4
+    ).confidence_interval
+    width = ref.high - ref.low
+    # Two independent Monte-Carlo estimates of the same quantiles.
+    assert abs(lo - ref.low) < 0.1 * width
+    assert abs(hi - ref.high) < 0.1 * width
+
+
+def test_probability_of_improvement_is_mann_whitney():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 5, size=13).astype(float)  # integers: ties happen
+    y = rng.integers(0, 5, size=9).astype(float)
+    u = scipy.stats.mannwhitneyu(x, y).statistic
+    assert abs(stats.probability_of_improvement(x, y) - u / (13 * 9)) < 1e-12
+
+
+def test_summary_fields_and_fraction_below_random():
+    x = np.array([10.0, 20.0, 30.0, 500.0, np.nan])
+    s = stats.summarize(x, baseline=15.0, solved=475.0)
+    assert s["runs"] == 5 and s["finite_runs"] == 4
+    assert s["frac_solved"] == 0.25
+    assert s["frac_below_random"] == 0.25
+    assert s["iqm_ci95"][0] <= s["iqm"] <= s["iqm_ci95"][1]
+
+
+def test_performance_profile_is_decreasing():
+    x = np.random.default_rng(0).normal(size=50)
+    prof = stats.performance_profile(x, np.linspace(-3, 3, 13))
+    assert np.all(np.diff(prof) <= 0) and prof[0] > 0.99 and prof[-1] < 0.01
