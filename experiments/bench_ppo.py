@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--peak-gflops", type=float, default=170.0,
                         help="measured f32 matmul peak of this machine")  # fmt: skip
     args = parser.parse_args()
-    configure_cpu()
+    configure_cpu(num_runs=args.seeds)
 
     import jax
     import numpy as np

@@ -72,6 +72,11 @@ def train_command(algo: str, argv: list[str]) -> int:
         raise CLIError(unknown_name("algorithm", algo, ALGORITHMS))
     module = ALGORITHMS[algo]
     args = tyro.cli(_train_args_type(module), args=argv, prog=f"jaxrl train {algo}")
+    if args.seeds <= 0:
+        raise CLIError(f"seeds: must be a positive int, got {args.seeds}")
+    from jaxrl.run import configure_cpu
+
+    configure_cpu(num_runs=args.seeds)
 
     import numpy as np
 
@@ -79,8 +84,6 @@ def train_command(algo: str, argv: list[str]) -> int:
     from jaxrl.run import results, run_seeds, stats
     from jaxrl.run.baseline import SOLVED_THRESHOLDS, random_policy_return
 
-    if args.seeds <= 0:
-        raise CLIError(f"seeds: must be a positive int, got {args.seeds}")
     overrides = {k: v[0] for k, v in envs.parse_ranges(args.env_params).items()}
     env, env_params = envs.make(args.env, **overrides)
     train = module.make_train(args.config, env, env_params)  # validates the config
@@ -174,9 +177,6 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     from jaxrl._errors import unknown_name
-    from jaxrl.run import configure_cpu
-
-    configure_cpu()
     from jaxrl.run.results import RunDirError
 
     command, rest = argv[0], argv[1:]
