@@ -12,10 +12,11 @@ import time
 from typing import Annotated
 
 USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--out DIR] [flags]
+       jaxrl sweep ALGO --env NAME --grid lr=1e-4,3e-4,1e-3 [--grid ...] [--seeds N] [flags]
        jaxrl envs
 run `jaxrl train ALGO --help` for every flag of an algorithm"""
 
-COMMANDS = ("train", "envs")
+COMMANDS = ("train", "sweep", "envs")
 
 
 class CLIError(Exception):
@@ -27,15 +28,17 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _train_args_type(algo_module):
+def _train_args_type(algo_module, sweep: bool):
     """A dataclass of the common flags plus the algorithm's config and hparams (unprefixed)."""
     import tyro
 
     config_cls, hparams_cls = algo_module.CONFIG, algo_module.HPARAMS
     field = dataclasses.field
+    grid = [("grid", tuple[str, ...], field(default=()))] if sweep else []
     return dataclasses.make_dataclass(
-        "TrainArgs",
+        "SweepArgs" if sweep else "TrainArgs",
         [
+            *grid,
             ("env", str, field(default="CartPole-v1")),
             ("seeds", int, field(default=4)),
             ("seed", int, field(default=0)),
@@ -62,7 +65,8 @@ def _print_table(rows: list[tuple[str, str]]) -> None:
         print(f"  {k:<{width}}  {v}")
 
 
-def train_command(algo: str, argv: list[str]) -> int:
+def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
+    """``jaxrl train`` (seeds) and ``jaxrl sweep`` (a grid of traced hparams x seeds)."""
     import tyro
 
     from jaxrl._errors import unknown_name
@@ -71,12 +75,19 @@ def train_command(algo: str, argv: list[str]) -> int:
     if algo not in ALGORITHMS:
         raise CLIError(unknown_name("algorithm", algo, ALGORITHMS))
     module = ALGORITHMS[algo]
-    args = tyro.cli(_train_args_type(module), args=argv, prog=f"jaxrl train {algo}")
+    command = "sweep" if sweep else "train"
+    args = tyro.cli(_train_args_type(module, sweep), args=argv, prog=f"jaxrl {command} {algo}")
     if args.seeds <= 0:
         raise CLIError(f"seeds: must be a positive int, got {args.seeds}")
+    from jaxrl.run import sweep as sweep_mod
+
+    points = sweep_mod.parse_grid(args.grid, args.hparams, args.config) if sweep else [{}]
+    if sweep and not args.grid:
+        raise CLIError("sweep needs at least one --grid NAME=V1,V2,...")
+    num_runs = len(points) * args.seeds
     from jaxrl.run import configure_cpu
 
-    configure_cpu(num_runs=args.seeds)
+    configure_cpu(num_runs=num_runs)
 
     import numpy as np
 
@@ -87,34 +98,84 @@ def train_command(algo: str, argv: list[str]) -> int:
     overrides = {k: v[0] for k, v in envs.parse_ranges(args.env_params).items()}
     env, env_params = envs.make(args.env, **overrides)
     train = module.make_train(args.config, env, env_params)  # validates the config
-    module.validate_hparams(args.hparams)
+    hparams, key_ids = sweep_mod.expand(args.hparams, points, args.seeds)
+    module.validate_hparams(hparams)
     out = results.prepare_dir(args.out, overwrite=args.overwrite) if args.out else None
 
-    print(f"training {algo} on {args.env}: {args.seeds} seeds x {args.config.total_steps} steps")
+    what = f"{len(points)} grid points x {args.seeds} seeds" if sweep else f"{args.seeds} seeds"
+    print(f"{command} {algo} on {args.env}: {what} x {args.config.total_steps} steps")
     t0 = time.perf_counter()
-    res = run_seeds(train, args.seeds, args.hparams, seed=args.seed)
+    res = run_seeds(train, num_runs, hparams, seed=args.seed, key_ids=key_ids)
     wall = time.perf_counter() - t0
     metrics = res.output.metrics
     finals = np.where(res.diverged, np.nan, metrics["episode_return"][:, -1])
     random_return = random_policy_return(env, env_params)
-    summary = stats.summarize(
-        finals, baseline=random_return, solved=SOLVED_THRESHOLDS.get(args.env)
-    )
+    solved = SOLVED_THRESHOLDS.get(args.env)
     steps = args.config.num_updates * args.config.batch_size
+    groups = finals.reshape(len(points), args.seeds)
+    per_point = [
+        {"hparams": p, **stats.summarize(g, baseline=random_return, solved=solved)}
+        for p, g in zip(points, groups, strict=True)
+    ]
+    summary = dict(per_point[0]) if not sweep else {"points": per_point}
     summary.update(
         env=args.env,
         algo=algo,
         env_steps_per_run=steps,
+        random_return=random_return,
         final_returns=finals.tolist(),
         diverged=np.flatnonzero(res.diverged).tolist(),
         compile_s=res.compile_s,
         run_s=res.run_s,
         wall_s=wall,
-        sps=args.seeds * steps / res.run_s,
+        sps=num_runs * steps / res.run_s,
         params_sha256=results.params_sha256(res.output.state.params),
     )
+    if sweep:
+        _print_sweep(per_point)
+    else:
+        _print_summary(summary, args.seeds)
+    _print_table([
+        ("below random", f"random policy return {random_return:.2f}"),
+        ("compile / run", f"{res.compile_s:.2f} s / {res.run_s:.2f} s"),
+        ("env steps/s", f"{summary['sps']:,.0f}"),
+    ])  # fmt: skip
+    if res.diverged.any():
+        print(f"  warning: runs {summary['diverged']} diverged (non-finite loss or params)")
+
+    if out is not None:
+        results.write_json(
+            out / "config.json",
+            {
+                "command": command,
+                "algo": algo,
+                "env": args.env,
+                "env_params": overrides,
+                "seeds": args.seeds,
+                "seed": args.seed,
+                "grid": points if sweep else None,
+                "config": dataclasses.asdict(args.config),
+                "hparams": args.hparams._asdict(),
+                **results.environment_info(),
+            },
+        )
+        results.write_metrics_csv(out / "metrics.csv", metrics, args.config.batch_size)
+        results.write_json(out / "summary.json", summary)
+        env_steps = np.arange(1, args.config.num_updates + 1) * args.config.batch_size
+        curves = metrics["episode_return"]
+        if sweep:
+            results.plot_sweep(out, curves, env_steps, points, args.seeds, random_return,
+                               f"{algo} on {args.env}")  # fmt: skip
+        elif (~res.diverged).any():
+            results.plot_run(out, curves[~res.diverged], env_steps, finals, random_return,
+                             f"{algo} on {args.env}")  # fmt: skip
+        print(f"results written to {out}")
+    return 0
+
+
+def _print_summary(summary: dict, seeds: int) -> None:
     rows = [
-        ("runs", f"{args.seeds} ({len(summary['diverged'])} diverged)"),
+        ("runs", f"{seeds} ({len(summary['diverged'])} diverged)"),
         ("mean", f"{summary.get('mean', float('nan')):.2f}"),
     ]
     if "iqm" in summary:
@@ -127,40 +188,23 @@ def train_command(algo: str, argv: list[str]) -> int:
         rows.append(
             (f"solved (>= {summary['solved_threshold']:g})", f"{summary['frac_solved']:.2f}")
         )
-    rows += [
-        ("below random", f"{summary.get('frac_below_random', float('nan')):.2f} "
-                         f"(random policy {random_return:.2f})"),
-        ("compile / run", f"{res.compile_s:.2f} s / {res.run_s:.2f} s"),
-        ("env steps/s", f"{summary['sps']:,.0f}"),
-    ]  # fmt: skip
+    rows.append(("frac below random", f"{summary.get('frac_below_random', float('nan')):.2f}"))
     _print_table(rows)
-    if res.diverged.any():
-        print(f"  warning: runs {summary['diverged']} diverged (non-finite loss or params)")
 
-    if out is not None:
-        info = results.environment_info()
-        results.write_json(
-            out / "config.json",
-            {
-                "algo": algo,
-                "env": args.env,
-                "env_params": overrides,
-                "seeds": args.seeds,
-                "seed": args.seed,
-                "config": dataclasses.asdict(args.config),
-                "hparams": args.hparams._asdict(),
-                **info,
-            },
-        )
-        results.write_metrics_csv(out / "metrics.csv", metrics, args.config.batch_size)
-        results.write_json(out / "summary.json", summary)
-        env_steps = np.arange(1, args.config.num_updates + 1) * args.config.batch_size
-        curves = metrics["episode_return"][~res.diverged]
-        if len(curves):
-            results.plot_run(out, curves, env_steps, finals, random_return,
-                             f"{algo} on {args.env}")  # fmt: skip
-        print(f"results written to {out}")
-    return 0
+
+def _print_sweep(per_point: list[dict]) -> None:
+    header = f"  {'hparams':<28} {'mean':>9} {'IQM [95% CI]':>28} {'solved':>7} {'<random':>8}"
+    print(header)
+    for p in per_point:
+        name = ",".join(f"{k}={v:g}" for k, v in p["hparams"].items())
+        if "iqm" not in p:
+            print(f"  {name:<28} {'all runs diverged':>9}")
+            continue
+        lo, hi = p["iqm_ci95"]
+        ci = f"{p['iqm']:.2f} [{lo:.2f}, {hi:.2f}]"
+        solved = f"{p['frac_solved']:.2f}" if "frac_solved" in p else "-"
+        print(f"  {name:<28} {p['mean']:>9.2f} {ci:>28} {solved:>7} "
+              f"{p['frac_below_random']:>8.2f}")  # fmt: skip
 
 
 def envs_command() -> int:
@@ -181,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
 
     command, rest = argv[0], argv[1:]
     try:
-        if command == "train":
+        if command in ("train", "sweep"):
             if not rest or rest[0].startswith("-"):
-                raise CLIError("train needs an algorithm, e.g. `jaxrl train ppo`")
-            return train_command(rest[0], rest[1:])
+                raise CLIError(f"{command} needs an algorithm, e.g. `jaxrl {command} ppo`")
+            return train_command(rest[0], rest[1:], sweep=command == "sweep")
         if command == "envs":
             return envs_command()
         raise CLIError(unknown_name("command", command, COMMANDS))

@@ -49,3 +49,23 @@ def test_train_writes_a_run_directory_and_refuses_to_overwrite(tmp_path, subproc
     again = jaxrl(*args, env=subprocess_env)
     assert again.returncode != 0 and "already exists" in again.stderr
     assert (run / "summary.json").read_text() == before
+
+
+def test_sweep_runs_the_grid_in_one_call(tmp_path, subprocess_env):
+    run = tmp_path / "sweep"
+    out = jaxrl("sweep", "ppo", "--grid", "lr=1e-3,3e-3", "--seeds", "2", "--total-steps",
+                "1024", "--out", str(run), env=subprocess_env)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert [p["hparams"] for p in summary["points"]] == [{"lr": 1e-3}, {"lr": 3e-3}]
+    assert len(summary["final_returns"]) == 4
+    assert (run / "sweep_curves.png").exists()
+
+
+@pytest.mark.parametrize(
+    "grid,match",
+    [("num_envs=4,8", "static config field"), ("lrr=1", "did you mean 'lr'"), ("lr=a", "numbers")],
+)
+def test_sweep_bad_grid(grid, match, subprocess_env):
+    out = jaxrl("sweep", "ppo", "--grid", grid, env=subprocess_env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and match in out.stderr

@@ -146,3 +146,35 @@ def plot_run(out: Path, curves: np.ndarray, env_steps: np.ndarray, finals: np.nd
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
     return paths
+
+
+def plot_sweep(out: Path, curves: np.ndarray, env_steps: np.ndarray, points: list[dict],
+               seeds: int, random_return: float | None, title: str) -> Path:  # fmt: skip
+    """IQM learning curve per grid point (runs are point-major, ``seeds`` per point)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxrl.run import stats
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    idx = np.unique(np.linspace(0, len(env_steps) - 1, min(60, len(env_steps))).astype(int))
+    for i, point in enumerate(points):
+        group = curves[i * seeds : (i + 1) * seeds][:, idx]
+        group = group[np.isfinite(group).all(axis=1)]
+        if len(group) == 0:
+            continue
+        label = ",".join(f"{k}={v:g}" for k, v in point.items())
+        ax.plot(env_steps[idx], [stats.iqm(group[:, j]) for j in range(len(idx))], label=label)
+    if random_return is not None and np.isfinite(random_return):
+        ax.axhline(random_return, color="gray", ls="--", lw=1, label="random policy")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(f"IQM episode return ({seeds} seeds)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = out / "sweep_curves.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

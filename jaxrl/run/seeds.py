@@ -29,10 +29,11 @@ class SeedsResult(NamedTuple):
     run_s: float
 
 
-def run_keys(seed: int, num_runs: int) -> np.ndarray:
-    """Raw key data ``[num_runs, 2]``: run ``i`` gets ``fold_in(key(seed), i)``."""
+def run_keys(seed: int, num_runs: int, key_ids=None) -> np.ndarray:
+    """Raw key data ``[num_runs, 2]``: run ``i`` gets ``fold_in(key(seed), key_ids[i])``."""
     base = jax.random.key(seed)
-    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(num_runs))
+    ids = jnp.arange(num_runs) if key_ids is None else jnp.asarray(key_ids)
+    keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(ids)
     return np.asarray(jax.random.key_data(keys))
 
 
@@ -71,7 +72,14 @@ def _check_finite(output) -> np.ndarray:
 
 
 def run_seeds(
-    train, num_runs: int, hparams, *, seed: int = 0, devices=None, warmup: bool = False
+    train,
+    num_runs: int,
+    hparams,
+    *,
+    seed: int = 0,
+    key_ids=None,
+    devices=None,
+    warmup: bool = False,
 ) -> SeedsResult:
     """Runs ``train(key, hparams)`` for ``num_runs`` runs in one compiled call.
 
@@ -79,7 +87,9 @@ def run_seeds(
       train: pure ``train(key, hparams) -> pytree``.
       num_runs: number of runs (seeds x grid points).
       hparams: pytree of scalars (shared) or ``[num_runs]`` arrays (one value per run).
-      seed: base seed; run ``i`` uses ``fold_in(key(seed), i)``.
+      seed: base seed; run ``i`` uses ``fold_in(key(seed), key_ids[i])``.
+      key_ids: ``[num_runs]`` ints (default ``arange``); a sweep gives every grid point the
+        same ids so its points are compared on common seeds.
       devices: devices to shard over (default: every device of every process).
       warmup: execute once before the timed execution (for benchmarks).
 
@@ -91,7 +101,7 @@ def run_seeds(
         raise ValueError(f"seeds: must be a positive int, got {num_runs}")
     devices = list(jax.devices() if devices is None else devices)
     hp = broadcast_hparams(hparams, num_runs)
-    keys = run_keys(seed, num_runs)
+    keys = run_keys(seed, num_runs, key_ids)
 
     # Pad the run axis to a multiple of the mesh; the padding runs are dropped afterwards.
     n_dev = _mesh_size(num_runs, len(devices))
