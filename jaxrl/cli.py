@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--out DIR] [flags]
@@ -44,6 +45,10 @@ def _train_args_type(algo_module, sweep: bool):
             ("seed", int, field(default=0)),
             ("out", str | None, field(default=None)),
             ("overwrite", bool, field(default=False)),
+            ("resume", bool, field(default=False)),
+            ("chunks", int, field(default=20)),
+            ("checkpoint_every", int, field(default=5)),
+            ("progress", bool, field(default=True)),
             ("env_params", str, field(default="")),
             (
                 "config",
@@ -100,12 +105,41 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     train = module.make_train(args.config, env, env_params)  # validates the config
     hparams, key_ids = sweep_mod.expand(args.hparams, points, args.seeds)
     module.validate_hparams(hparams)
-    out = results.prepare_dir(args.out, overwrite=args.overwrite) if args.out else None
+    if args.chunks <= 0:
+        raise CLIError(f"chunks: must be a positive int, got {args.chunks}")
+    if args.resume:
+        if not args.out:
+            raise CLIError("--resume needs --out DIR of the interrupted run")
+        out = Path(args.out)
+        if not (out / "checkpoints").is_dir():
+            raise CLIError(f"{out / 'checkpoints'}: no checkpoint to resume from")
+    else:
+        out = results.prepare_dir(args.out, overwrite=args.overwrite) if args.out else None
 
     what = f"{len(points)} grid points x {args.seeds} seeds" if sweep else f"{args.seeds} seeds"
     print(f"{command} {algo} on {args.env}: {what} x {args.config.total_steps} steps")
     t0 = time.perf_counter()
-    res = run_seeds(train, num_runs, hparams, seed=args.seed, key_ids=key_ids)
+    if args.chunks == 1 and out is None:
+        res = run_seeds(train, num_runs, hparams, seed=args.seed, key_ids=key_ids)
+    else:
+        from jaxrl.run.chunked import chunk_size, fingerprint, run_chunked
+
+        stamp = fingerprint(algo=algo, env=args.env, env_params=overrides, seed=args.seed,
+                            config=dataclasses.asdict(args.config), points=points,
+                            seeds=args.seeds, hparams=args.hparams._asdict())  # fmt: skip
+        res = run_chunked(
+            train,
+            num_runs,
+            hparams,
+            chunk_updates=chunk_size(args.config.num_updates, args.chunks),
+            seed=args.seed,
+            key_ids=key_ids,
+            checkpoint_dir=out / "checkpoints" if out is not None else None,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            run_fingerprint=stamp,
+            progress=args.progress,
+        )
     wall = time.perf_counter() - t0
     metrics = res.output.metrics
     finals = np.where(res.diverged, np.nan, metrics["episode_return"][:, -1])
@@ -232,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "envs":
             return envs_command()
         raise CLIError(unknown_name("command", command, COMMANDS))
-    except (CLIError, ValueError, RunDirError, TypeError) as e:
+    except (CLIError, ValueError, RunDirError, TypeError) as e:  # CheckpointError too
         return _fail(str(e))
 
 

@@ -226,6 +226,9 @@ def make_train(config: PPOConfig, env, env_params):
     default_env_params = env_params
     cfg = config
 
+    def _as_f32(hparams):
+        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
+
     def make_optimizer(hp: PPOHParams):
         steps_per_update = cfg.update_epochs * cfg.num_minibatches
 
@@ -315,24 +318,27 @@ def make_train(config: PPOConfig, env, env_params):
         (params, opt_state), aux = jax.lax.scan(sgd_step, (params, opt_state), minibatches)
         return params, opt_state, aux.mean(axis=0)
 
-    def train(key: jax.Array, hparams: PPOHParams | None = None, env_params=None):
-        hparams = PPOHParams() if hparams is None else hparams
+    def init(key: jax.Array, hparams: PPOHParams, env_params=None) -> PPOState:
         env_params = default_env_params if env_params is None else env_params
-        hp = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
-        tx = make_optimizer(hp)
+        hp = _as_f32(hparams)
         k_init, k_reset, k_run = jax.random.split(key, 3)
         params, _ = ravel_pytree(
             init_actor_critic(k_init, obs_dim, num_actions, cfg.hidden, continuous=not discrete)
         )
         obs, env_state = venv.reset(k_reset, env_params)
-        state = PPOState(
+        return PPOState(
             params=params,
-            opt_state=tx.init(params),
+            opt_state=make_optimizer(hp).init(params),
             env_state=env_state,
             obs=obs,
             key=k_run,
             last_return=jnp.zeros((), jnp.float32),
         )
+
+    def run(state: PPOState, hparams: PPOHParams, num_updates: int, env_params=None):
+        env_params = default_env_params if env_params is None else env_params
+        hp = _as_f32(hparams)
+        tx = make_optimizer(hp)
 
         def update(state: PPOState, _):
             key, k_roll, k_epochs = jax.random.split(state.key, 3)
@@ -369,9 +375,21 @@ def make_train(config: PPOConfig, env, env_params):
             )
             return state, metrics
 
-        state, metrics = jax.lax.scan(update, state, None, cfg.num_updates)
+        return jax.lax.scan(update, state, None, num_updates)
+
+    def train(key: jax.Array, hparams: PPOHParams | None = None, env_params=None):
+        hparams = PPOHParams() if hparams is None else hparams
+        state = init(key, hparams, env_params)
+        state, metrics = run(state, hparams, cfg.num_updates, env_params)
         return TrainResult(state=state, metrics=metrics)
 
+    # The pieces, for running in chunks (progress, checkpoints): ``train`` is
+    # ``run(init(key, hp), hp, num_updates)`` and running ``run`` in several chunks gives the
+    # same bits as one call.
+    train.init = init
+    train.run = run
+    train.num_updates = cfg.num_updates
+    train.steps_per_update = cfg.batch_size
     return train
 
 

@@ -71,6 +71,49 @@ def _check_finite(output) -> np.ndarray:
     return bad
 
 
+def shard_inputs(num_runs: int, hparams, seed: int, key_ids=None, devices=None):
+    """Keys and hparams of every run, padded to the mesh and placed as global arrays."""
+    if not isinstance(num_runs, int) or num_runs <= 0:
+        raise ValueError(f"seeds: must be a positive int, got {num_runs}")
+    devices = list(jax.devices() if devices is None else devices)
+    hp = broadcast_hparams(hparams, num_runs)
+    keys = run_keys(seed, num_runs, key_ids)
+
+    # Pad the run axis to a multiple of the mesh; the padding runs are dropped afterwards.
+    n_dev = _mesh_size(num_runs, len(devices))
+    if jax.process_count() > 1:
+        n_dev = len(devices)
+    padded = -(-num_runs // n_dev) * n_dev
+    pad = padded - num_runs
+    if pad:
+        keys = np.concatenate([keys, run_keys(seed + 1_000_003, pad)])
+        hp = jax.tree.map(lambda x: np.concatenate([x, np.repeat(x[-1:], pad, 0)]), hp)
+    mesh = Mesh(np.array(devices[:n_dev]), ("runs",))
+    sharding = NamedSharding(mesh, P("runs"))
+
+    def put(x):
+        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+    keys_g, hp_g = put(keys), jax.tree.map(put, hp)
+
+    return mesh, sharding, keys_g, hp_g
+
+
+def per_run(fn, mesh):
+    """``fn`` vmapped over runs and shard_mapped over the mesh's ``runs`` axis."""
+    return jax.shard_map(
+        jax.vmap(fn), mesh=mesh, in_specs=P("runs"), out_specs=P("runs"), check_vma=False
+    )
+
+
+def to_host(out, num_runs: int):
+    """Global arrays (keys as key data) to host numpy, padding runs dropped."""
+    out = jax.tree.map(_key_data, out)
+    if jax.process_count() > 1:
+        out = multihost_utils.process_allgather(out, tiled=True)
+    return jax.tree.map(lambda x: np.asarray(x)[:num_runs], out)
+
+
 def run_seeds(
     train,
     num_runs: int,
@@ -97,37 +140,11 @@ def run_seeds(
       :class:`SeedsResult` with host arrays; ``diverged`` flags runs with any non-finite
       float in their output (the other runs are kept as they are).
     """
-    if not isinstance(num_runs, int) or num_runs <= 0:
-        raise ValueError(f"seeds: must be a positive int, got {num_runs}")
-    devices = list(jax.devices() if devices is None else devices)
-    hp = broadcast_hparams(hparams, num_runs)
-    keys = run_keys(seed, num_runs, key_ids)
-
-    # Pad the run axis to a multiple of the mesh; the padding runs are dropped afterwards.
-    n_dev = _mesh_size(num_runs, len(devices))
-    if jax.process_count() > 1:
-        n_dev = len(devices)
-    padded = -(-num_runs // n_dev) * n_dev
-    pad = padded - num_runs
-    if pad:
-        keys = np.concatenate([keys, run_keys(seed + 1_000_003, pad)])
-        hp = jax.tree.map(lambda x: np.concatenate([x, np.repeat(x[-1:], pad, 0)]), hp)
-    mesh = Mesh(np.array(devices[:n_dev]), ("runs",))
-    sharding = NamedSharding(mesh, P("runs"))
-
-    def put(x):
-        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
-
-    keys_g, hp_g = put(keys), jax.tree.map(put, hp)
-
-    def batched(key_data, hp):
-        return jax.vmap(lambda k, h: train(jax.random.wrap_key_data(k), h))(key_data, hp)
+    mesh, sharding, keys_g, hp_g = shard_inputs(num_runs, hparams, seed, key_ids, devices)
 
     # shard_map compiles the same per-device program (a vmap over that device's runs) for
     # any number of devices, so a run's floating-point result does not depend on it.
-    sharded = jax.shard_map(
-        batched, mesh=mesh, in_specs=P("runs"), out_specs=P("runs"), check_vma=False
-    )
+    sharded = per_run(lambda k, h: train(jax.random.wrap_key_data(k), h), mesh)
     fn = jax.jit(sharded, in_shardings=(sharding, sharding), out_shardings=sharding)
     t0 = time.perf_counter()
     compiled = fn.lower(keys_g, hp_g).compile()
@@ -137,8 +154,5 @@ def run_seeds(
     t0 = time.perf_counter()
     out = jax.block_until_ready(compiled(keys_g, hp_g))
     run_s = time.perf_counter() - t0
-    out = jax.tree.map(_key_data, out)
-    if jax.process_count() > 1:
-        out = multihost_utils.process_allgather(out, tiled=True)
-    out = jax.tree.map(lambda x: np.asarray(x)[:num_runs], out)
+    out = to_host(out, num_runs)
     return SeedsResult(out, _check_finite(out), compile_s, run_s)

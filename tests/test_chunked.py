@@ -1,0 +1,89 @@
+"""Chunked runs, checkpoints and resume give the same bits as one uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from jaxrl import envs
+from jaxrl.agents import ppo
+from jaxrl.run import run_seeds
+from jaxrl.run.chunked import CheckpointError, chunk_size, run_chunked
+from jaxrl.run.results import params_sha256
+
+
+@pytest.fixture(scope="module")
+def train():
+    env, p = envs.make("CartPole-v1")
+    return ppo.make_train(ppo.PPOConfig(total_steps=20480, num_envs=8, num_steps=32), env, p)
+
+
+def test_chunked_equals_one_shot(train):
+    hp = ppo.PPOHParams(lr=3e-3)
+    a = run_seeds(train, 3, hp)
+    b = run_chunked(train, 3, hp, chunk_updates=7, progress=False)  # 80 = 7 * 11 + 3
+    assert params_sha256(a.output.state.params) == params_sha256(b.output.state.params)
+    np.testing.assert_array_equal(a.output.metrics["loss"], b.output.metrics["loss"])
+
+
+def test_resume_checks_the_fingerprint(train, tmp_path):
+    hp = ppo.PPOHParams()
+    run_chunked(train, 2, hp, chunk_updates=20, progress=False, checkpoint_dir=tmp_path / "c",
+                run_fingerprint="a")  # fmt: skip
+    with pytest.raises(CheckpointError, match="fingerprint.json"):
+        run_chunked(train, 2, hp, chunk_updates=20, progress=False,
+                    checkpoint_dir=tmp_path / "c", resume=True, run_fingerprint="b")  # fmt: skip
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        run_chunked(train, 2, hp, chunk_updates=20, progress=False,
+                    checkpoint_dir=tmp_path / "none", resume=True)  # fmt: skip
+
+
+def test_chunk_size_divides_the_updates():
+    assert chunk_size(976, 20) == 61 and chunk_size(80, 1) == 80 and chunk_size(7, 20) == 1
+
+
+def _cli(args, env):
+    return [sys.executable, "-m", "jaxrl.cli", *args], dict(env, PYTHONUNBUFFERED="1")
+
+
+def test_kill_and_resume_is_bit_identical(tmp_path, subprocess_env):
+    args = ["train", "ppo", "--seeds", "2", "--total-steps", "300000", "--chunks", "40",
+            "--checkpoint-every", "1", "--no-progress"]  # fmt: skip
+    cmd, env = _cli(args + ["--out", str(tmp_path / "full")], subprocess_env)
+    full = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    run = tmp_path / "killed"
+    cmd, env = _cli(args + ["--out", str(run)], subprocess_env)
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    ckpt = run / "checkpoints"
+    while time.time() < deadline:
+        steps = [p for p in ckpt.glob("[0-9]*")] if ckpt.exists() else []
+        if any((p / "commit_success.txt").exists() for p in steps):
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "summary.json").exists(), "the run finished before it was killed"
+
+    cmd, env = _cli(args + ["--out", str(run), "--resume"], subprocess_env)
+    resumed = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = json.loads((tmp_path / "full" / "summary.json").read_text())
+    b = json.loads((run / "summary.json").read_text())
+    assert a["params_sha256"] == b["params_sha256"]
+    assert a["final_returns"] == b["final_returns"]
+
+
+def test_resume_without_checkpoint_is_a_one_line_error(tmp_path, subprocess_env):
+    cmd, env = _cli(["train", "ppo", "--out", str(tmp_path / "x"), "--resume"], subprocess_env)
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "no checkpoint" in out.stderr and "Traceback" not in out.stderr
