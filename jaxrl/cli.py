@@ -14,10 +14,11 @@ from typing import Annotated
 
 USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--out DIR] [flags]
        jaxrl sweep ALGO --env NAME --grid lr=1e-4,3e-4,1e-3 [--grid ...] [--seeds N] [flags]
+       jaxrl compare DIR DIR... [--out PNG]
        jaxrl envs
 run `jaxrl train ALGO --help` for every flag of an algorithm"""
 
-COMMANDS = ("train", "sweep", "envs")
+COMMANDS = ("train", "sweep", "compare", "envs")
 
 
 class CLIError(Exception):
@@ -49,6 +50,7 @@ def _train_args_type(algo_module, sweep: bool):
             ("chunks", int, field(default=20)),
             ("checkpoint_every", int, field(default=5)),
             ("progress", bool, field(default=True)),
+            ("tensorboard", bool, field(default=False)),
             ("env_params", str, field(default="")),
             (
                 "config",
@@ -194,6 +196,8 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
             },
         )
         results.write_metrics_csv(out / "metrics.csv", metrics, args.config.batch_size)
+        if args.tensorboard:
+            results.write_tensorboard(out, metrics, args.config.batch_size)
         results.write_json(out / "summary.json", summary)
         env_steps = np.arange(1, args.config.num_updates + 1) * args.config.batch_size
         curves = metrics["episode_return"]
@@ -241,6 +245,25 @@ def _print_sweep(per_point: list[dict]) -> None:
               f"{p['frac_below_random']:>8.2f}")  # fmt: skip
 
 
+def compare_command(argv: list[str]) -> int:
+    from jaxrl.run.compare import compare, print_comparison
+
+    png = None
+    if "--out" in argv:
+        i = argv.index("--out")
+        if i + 1 >= len(argv):
+            raise CLIError("--out needs a file name")
+        png = argv[i + 1]
+        argv = argv[:i] + argv[i + 2 :]
+    if not argv:
+        raise CLIError("compare needs at least one run directory")
+    result = compare(argv, png)
+    print_comparison(result)
+    if png:
+        print(f"plot written to {png}")
+    return 0
+
+
 def envs_command() -> int:
     from jaxrl import envs
 
@@ -263,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             if not rest or rest[0].startswith("-"):
                 raise CLIError(f"{command} needs an algorithm, e.g. `jaxrl {command} ppo`")
             return train_command(rest[0], rest[1:], sweep=command == "sweep")
+        if command == "compare":
+            return compare_command(rest)
         if command == "envs":
             return envs_command()
         raise CLIError(unknown_name("command", command, COMMANDS))

@@ -69,3 +69,16 @@ def test_sweep_runs_the_grid_in_one_call(tmp_path, subprocess_env):
 def test_sweep_bad_grid(grid, match, subprocess_env):
     out = jaxrl("sweep", "ppo", "--grid", grid, env=subprocess_env)
     assert out.returncode == 2 and "Traceback" not in out.stderr and match in out.stderr
+
+
+def test_compare_prints_iqm_and_probability_of_improvement(tmp_path, subprocess_env):
+    for name, returns in [("a", [10.0, 20.0, 30.0, 40.0]), ("b", [35.0, 45.0, 55.0, 65.0])]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"final_returns": returns}))
+    out = jaxrl("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out",
+                str(tmp_path / "c.png"), env=subprocess_env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    # P(a > b): only 40 beats 35 among 16 pairs.
+    assert "0.06" in out.stdout and (tmp_path / "c.png").exists()
+    missing = jaxrl("compare", str(tmp_path / "nope"), env=subprocess_env)
+    assert missing.returncode == 2 and "not found" in missing.stderr

@@ -178,3 +178,27 @@ def plot_sweep(out: Path, curves: np.ndarray, env_steps: np.ndarray, points: lis
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def write_tensorboard(out: Path, metrics: dict, steps_per_update: int) -> Path:
+    """Per-update mean over runs of every metric (and the IQM of the return) as scalars."""
+    from tensorboardX import SummaryWriter
+
+    from jaxrl.run import stats
+
+    logdir = out / "tensorboard"
+    writer = SummaryWriter(str(logdir))
+    updates = np.asarray(next(iter(metrics.values()))).shape[1]
+    for u in range(updates):
+        step = (u + 1) * steps_per_update
+        for name, values in metrics.items():
+            column = np.asarray(values)[:, u]
+            column = column[np.isfinite(column)]
+            if column.size:
+                writer.add_scalar(f"mean/{name}", float(column.mean()), step)
+        returns = np.asarray(metrics["episode_return"])[:, u]
+        returns = returns[np.isfinite(returns)]
+        if returns.size:
+            writer.add_scalar("iqm/episode_return", stats.iqm(returns), step)
+    writer.close()
+    return logdir
