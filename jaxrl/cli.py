@@ -14,11 +14,12 @@ from typing import Annotated
 
 USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--out DIR] [flags]
        jaxrl sweep ALGO --env NAME --grid lr=1e-4,3e-4,1e-3 [--grid ...] [--seeds N] [flags]
+       jaxrl evaluate DIR [--episodes N] [--perturb length=0.25:0.75] [--overwrite]
        jaxrl compare DIR DIR... [--out PNG]
        jaxrl envs
 run `jaxrl train ALGO --help` for every flag of an algorithm"""
 
-COMMANDS = ("train", "sweep", "compare", "envs")
+COMMANDS = ("train", "sweep", "evaluate", "compare", "envs")
 
 
 class CLIError(Exception):
@@ -199,6 +200,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
         if args.tensorboard:
             results.write_tensorboard(out, metrics, args.config.batch_size)
         results.write_json(out / "summary.json", summary)
+        np.savez(out / "params.npz", params=np.asarray(res.output.state.params))
         env_steps = np.arange(1, args.config.num_updates + 1) * args.config.batch_size
         curves = metrics["episode_return"]
         if sweep:
@@ -245,6 +247,38 @@ def _print_sweep(per_point: list[dict]) -> None:
               f"{p['frac_below_random']:>8.2f}")  # fmt: skip
 
 
+def evaluate_command(argv: list[str]) -> int:
+    import tyro
+
+    fields = [
+        ("run_dir", Annotated[str, tyro.conf.Positional]),
+        ("episodes", int, dataclasses.field(default=32)),
+        ("perturb", str, dataclasses.field(default="")),
+        ("seed", int, dataclasses.field(default=0)),
+        ("overwrite", bool, dataclasses.field(default=False)),
+    ]
+    args = tyro.cli(dataclasses.make_dataclass("EvaluateArgs", fields), args=argv,
+                    prog="jaxrl evaluate")  # fmt: skip
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise CLIError(f"{run_dir}: no such run directory")
+    from jaxrl.run import configure_cpu
+
+    configure_cpu(num_runs=1)
+    from jaxrl.run.evaluate import evaluate_dir
+
+    result = evaluate_dir(run_dir, episodes=args.episodes, perturb=args.perturb,
+                          seed=args.seed, overwrite=args.overwrite)  # fmt: skip
+    shift = f" under {args.perturb}" if args.perturb else ""
+    print(f"evaluated {run_dir}{shift}: {args.episodes} episodes per run")
+    for mode in ("greedy", "stochastic"):
+        r = result[mode]
+        lo, hi = r["iqm_ci95"]
+        print(f"  {mode:<10} mean {r['mean']:9.2f}  IQM {r['iqm']:9.2f} [{lo:.2f}, {hi:.2f}]")
+    print(f"results written to {result['path']}")
+    return 0
+
+
 def compare_command(argv: list[str]) -> int:
     from jaxrl.run.compare import compare, print_comparison
 
@@ -286,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             if not rest or rest[0].startswith("-"):
                 raise CLIError(f"{command} needs an algorithm, e.g. `jaxrl {command} ppo`")
             return train_command(rest[0], rest[1:], sweep=command == "sweep")
+        if command == "evaluate":
+            return evaluate_command(rest)
         if command == "compare":
             return compare_command(rest)
         if command == "envs":

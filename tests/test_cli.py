@@ -36,12 +36,12 @@ def test_bad_input_is_one_line_without_traceback(args, match, subprocess_env):
 def test_train_writes_a_run_directory_and_refuses_to_overwrite(tmp_path, subprocess_env):
     run = tmp_path / "run"
     args = ["train", "ppo", "--env", "CartPole-v1", "--seeds", "2", "--total-steps", "2048",
-            "--out", str(run)]  # fmt: skip
+            "--out", str(run), "--tensorboard"]  # fmt: skip
     out = jaxrl(*args, env=subprocess_env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "IQM" in out.stdout
     for name in ("config.json", "metrics.csv", "summary.json", "learning_curves.png",
-                 "final_returns.png"):  # fmt: skip
+                 "final_returns.png", "params.npz", "tensorboard"):  # fmt: skip
         assert (run / name).exists(), name
     summary = json.loads((run / "summary.json").read_text())
     assert len(summary["final_returns"]) == 2 and len(summary["params_sha256"]) == 64
@@ -49,6 +49,16 @@ def test_train_writes_a_run_directory_and_refuses_to_overwrite(tmp_path, subproc
     again = jaxrl(*args, env=subprocess_env)
     assert again.returncode != 0 and "already exists" in again.stderr
     assert (run / "summary.json").read_text() == before
+
+    ev = jaxrl("evaluate", str(run), "--episodes", "4", "--perturb", "length=0.25:0.75",
+               env=subprocess_env)  # fmt: skip
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    written = list(run.glob("evaluation_*.json"))
+    assert len(written) == 1
+    result = json.loads(written[0].read_text())
+    assert len(result["greedy"]["per_run"]) == 2 and result["perturb"] == {"length": [0.25, 0.75]}
+    missing = jaxrl("evaluate", str(tmp_path / "nope"), env=subprocess_env)
+    assert missing.returncode == 2 and "no such run directory" in missing.stderr
 
 
 def test_sweep_runs_the_grid_in_one_call(tmp_path, subprocess_env):

@@ -10,6 +10,7 @@ episodes do not.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -205,6 +206,17 @@ class _Policy(NamedTuple):
         return log_prob, entropy
 
 
+def _act(policy: _Policy, params, obs, key, greedy: bool):
+    """Actions for a batch of observations: the mode (greedy) or a sample of the policy."""
+    out, _ = policy.apply(params, obs)
+    if greedy:
+        return jnp.argmax(out, axis=-1).astype(jnp.int32) if policy.discrete else out
+    shape = out.shape
+    if policy.discrete:
+        return jnp.argmax(out + jax.random.gumbel(key, shape), axis=-1).astype(jnp.int32)
+    return out + jnp.exp(policy.unravel(params)["log_std"]) * jax.random.normal(key, shape)
+
+
 def make_train(config: PPOConfig, env, env_params):
     """Builds ``train(key, hparams, env_params=None) -> TrainResult``.
 
@@ -390,6 +402,7 @@ def make_train(config: PPOConfig, env, env_params):
     train.run = run
     train.num_updates = cfg.num_updates
     train.steps_per_update = cfg.batch_size
+    train.act = functools.partial(_act, policy)
     return train
 
 
