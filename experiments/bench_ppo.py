@@ -1,6 +1,6 @@
 """PPO on CartPole-v1 at the reference hyperparameters: compile time, throughput, solve rate.
 
-    python experiments/bench_ppo.py --seeds 16 [--total-steps 500000] [--json]
+    python experiments/bench_ppo.py --seeds 16 [--total-steps 500000] [--chunks 20] [--json]
 
 Hyperparameters: 4 envs x 128 steps, 4 epochs x 4 minibatches, Adam 2.5e-4 (eps 1e-5)
 annealed linearly to 0, gamma 0.99, lambda 0.95, clip 0.2 (value clipped too), entropy 0.01,
@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--total-steps", type=int, default=500_000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--chunks", type=int, default=0,
+                        help="also time the run in this many chunks with a progress bar")  # fmt: skip
     parser.add_argument("--peak-gflops", type=float, default=170.0,
                         help="measured f32 matmul peak of this machine")  # fmt: skip
     args = parser.parse_args()
@@ -57,6 +59,15 @@ def main() -> None:
         "devices": len(jax.devices()),
         "diverged": int(res.diverged.sum()),
     }
+    if args.chunks:
+        from jaxrl.run.chunked import chunk_size, run_chunked
+
+        size = chunk_size(cfg.num_updates, args.chunks)
+        chunked = run_chunked(train, args.seeds, ppo.PPOHParams(), chunk_updates=size)
+        same = np.array_equal(chunked.output.state.params, res.output.state.params)
+        row.update(chunks=cfg.num_updates // size, chunked_run_s=round(chunked.run_s, 3),
+                   chunked_overhead=round(chunked.run_s / res.run_s - 1, 3),
+                   chunked_bit_identical=bool(same))  # fmt: skip
     width = max(len(k) for k in row)
     for k, v in row.items():
         print(f"{k:<{width}}  {v}")
