@@ -24,8 +24,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--total-steps", type=int, default=500_000)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--chunks", type=int, default=0,
-                        help="also time the run in this many chunks with a progress bar")  # fmt: skip
+    parser.add_argument(
+        "--chunks", type=int, default=0, help="also time the run in chunks with a progress bar"
+    )
     parser.add_argument("--peak-gflops", type=float, default=170.0,
                         help="measured f32 matmul peak of this machine")  # fmt: skip
     args = parser.parse_args()
