@@ -87,3 +87,17 @@ def test_resume_without_checkpoint_is_a_one_line_error(tmp_path, subprocess_env)
     cmd, env = _cli(["train", "ppo", "--out", str(tmp_path / "x"), "--resume"], subprocess_env)
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "no checkpoint" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_corrupt_checkpoint_is_an_error_naming_it(train, tmp_path):
+    hp = ppo.PPOHParams()
+    ckpt = tmp_path / "c"
+    run_chunked(train, 2, hp, chunk_updates=40, progress=False, checkpoint_dir=ckpt,
+                run_fingerprint="a")  # fmt: skip
+    latest = max((p for p in ckpt.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    for f in latest.rglob("*"):
+        if f.is_file() and f.name != "commit_success.txt":
+            f.write_bytes(b"\0garbage")
+    with pytest.raises(CheckpointError, match=str(latest)):
+        run_chunked(train, 2, hp, chunk_updates=40, progress=False, checkpoint_dir=ckpt,
+                    resume=True, run_fingerprint="a")  # fmt: skip
