@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "envs":
             return envs_command()
         raise CLIError(unknown_name("command", command, COMMANDS))
-    except (CLIError, ValueError, RunDirError, TypeError) as e:  # CheckpointError too
+    except (CLIError, ValueError, RunDirError, TypeError) as e:  # CheckpointError is a ValueError
         return _fail(str(e))
 
 
