@@ -173,7 +173,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     else:
         _print_summary(summary, args.seeds)
     _print_table([
-        ("below random", f"random policy return {random_return:.2f}"),
+        ("random policy", f"return {random_return:.2f}"),
         ("compile / run", f"{res.compile_s:.2f} s / {res.run_s:.2f} s"),
         ("env steps/s", f"{summary['sps']:,.0f}"),
     ])  # fmt: skip
