@@ -13,25 +13,38 @@ from jaxrl import envs as jenvs
 SOLVED_THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Catch-bsuite": 0.9}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2, 3))
-def _random_returns(env, params, episodes: int, max_steps: int, key):
-    venv = jenvs.VecEnv(jenvs.EpisodeStatistics(env), episodes)
-    space = env.action_space(params)
+def first_episode_returns(venv, act, params, key, max_steps: int):
+    """Return of the first episode of each of ``venv``'s copies, and whether it finished.
+
+    ``venv`` is a :class:`~jaxrl.envs.VecEnv` over an env with episode statistics;
+    ``act(obs, key) -> actions`` chooses the batch of actions. Traceable.
+    """
+    n = venv.num_envs
     k_reset, k_run = jax.random.split(key)
     obs, state = venv.reset(k_reset, params)
 
     def body(carry, key):
-        state, first, done_once = carry
+        obs, state, first, done = carry
         k_act, k_step = jax.random.split(key)
-        action = jax.vmap(space.sample)(jax.random.split(k_act, episodes))
-        _, state, _, _, _, info = venv.step(k_step, state, action, params)
-        ended = info["returned_episode"] & ~done_once
+        obs, state, _, _, _, info = venv.step(k_step, state, act(obs, k_act), params)
+        ended = info["returned_episode"] & ~done
         first = jnp.where(ended, info["episode_return"], first)
-        return (state, first, done_once | info["returned_episode"]), None
+        return (obs, state, first, done | info["returned_episode"]), None
 
-    init = (state, jnp.zeros(episodes), jnp.zeros(episodes, bool))
-    (_, first, done), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
+    init = (obs, state, jnp.zeros(n), jnp.zeros(n, bool))
+    (_, _, first, done), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
     return first, done
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def _random_returns(env, params, episodes: int, max_steps: int, key):
+    venv = jenvs.VecEnv(jenvs.EpisodeStatistics(env), episodes)
+    space = env.action_space(params)
+
+    def act(obs, key):
+        return jax.vmap(space.sample)(jax.random.split(key, episodes))
+
+    return first_episode_returns(venv, act, params, key, max_steps)
 
 
 def random_policy_return(env, params, *, episodes: int = 64, seed: int = 0) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from jaxrl import envs as jenvs
 from jaxrl.run import stats
+from jaxrl.run.baseline import first_episode_returns
 from jaxrl.run.results import RunDirError
 
 
@@ -29,28 +29,20 @@ def evaluate_params(train, env, env_params, params, *, episodes: int, greedy: bo
         env_w = jenvs.FlattenObservation(env_w)
     venv = jenvs.VecEnv(env_w, episodes, batched_params=True)
 
-    @functools.partial(jax.jit, static_argnums=())
+    @jax.jit
     def one_run(p, key):
-        k_params, k_reset, k_run = jax.random.split(key, 3)
+        k_params, k_run = jax.random.split(key)
         pkeys = jax.random.split(k_params, episodes)
         if ranges:
             batch = jax.vmap(jenvs.sample_params, (0, None, None))(pkeys, env_params, ranges)
         else:
             batch = jax.tree.map(lambda x: jnp.broadcast_to(x, (episodes,) + jnp.shape(x)),
                                  env_params)  # fmt: skip
-        obs, state = venv.reset(k_reset, batch)
 
-        def body(carry, key):
-            obs, state, first, done = carry
-            k_act, k_step = jax.random.split(key)
-            action = train.act(p, obs, k_act, greedy)
-            obs, state, _, _, _, info = venv.step(k_step, state, action, batch)
-            ended = info["returned_episode"] & ~done
-            first = jnp.where(ended, info["episode_return"], first)
-            return (obs, state, first, done | info["returned_episode"]), None
+        def act(obs, k):
+            return train.act(p, obs, k, greedy)
 
-        init = (obs, state, jnp.zeros(episodes), jnp.zeros(episodes, bool))
-        (_, _, first, _), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
+        first, _ = first_episode_returns(venv, act, batch, k_run, max_steps)
         return first.mean()
 
     keys = jax.random.split(jax.random.key(seed), params.shape[0])
