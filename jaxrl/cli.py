@@ -134,7 +134,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
             train,
             num_runs,
             hparams,
-            chunk_updates=chunk_size(args.config.num_updates, args.chunks),
+            chunk_updates=chunk_size(train.num_updates, args.chunks),
             seed=args.seed,
             key_ids=key_ids,
             checkpoint_dir=out / "checkpoints" if out is not None else None,
@@ -148,7 +148,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     finals = np.where(res.diverged, np.nan, metrics["episode_return"][:, -1])
     random_return = random_policy_return(env, env_params)
     solved = SOLVED_THRESHOLDS.get(args.env)
-    steps = args.config.num_updates * args.config.batch_size
+    steps = train.num_updates * train.steps_per_update
     groups = finals.reshape(len(points), args.seeds)
     per_point = [
         {"hparams": p, **stats.summarize(g, baseline=random_return, solved=solved)}
@@ -196,12 +196,12 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
                 **results.environment_info(),
             },
         )
-        results.write_metrics_csv(out / "metrics.csv", metrics, args.config.batch_size)
+        results.write_metrics_csv(out / "metrics.csv", metrics, train.steps_per_update)
         if args.tensorboard:
-            results.write_tensorboard(out, metrics, args.config.batch_size)
+            results.write_tensorboard(out, metrics, train.steps_per_update)
         results.write_json(out / "summary.json", summary)
         np.savez(out / "params.npz", params=np.asarray(res.output.state.params))
-        env_steps = np.arange(1, args.config.num_updates + 1) * args.config.batch_size
+        env_steps = np.arange(1, train.num_updates + 1) * train.steps_per_update
         curves = metrics["episode_return"]
         if sweep:
             results.plot_sweep(out, curves, env_steps, points, args.seeds, random_return,

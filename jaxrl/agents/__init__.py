@@ -1,7 +1,24 @@
 """Learning agents, each ``make_train(config, env, env_params) -> train(key, hparams)``."""
 
-from jaxrl.agents import ppo
+from jaxrl.agents import a2c, ddpg, dqn, ppo, sac, sac_discrete, td3
 
-ALGORITHMS = {"ppo": ppo}
+ALGORITHMS = {
+    "a2c": a2c,
+    "ddpg": ddpg,
+    "dqn": dqn,
+    "ppo": ppo,
+    "sac": sac,
+    "sac_discrete": sac_discrete,
+    "td3": td3,
+}
 
-__all__ = ["ALGORITHMS", "ppo"]
+__all__ = [
+    "ALGORITHMS",
+    "a2c",
+    "ddpg",
+    "dqn",
+    "ppo",
+    "sac",
+    "sac_discrete",
+    "td3",
+]

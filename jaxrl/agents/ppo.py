@@ -29,6 +29,11 @@ from jaxrl.losses import (
 )
 from jaxrl.networks import ACTIVATIONS, apply_actor_critic, init_actor_critic
 
+OPTIMIZERS = {
+    "adam": lambda lr, eps: optax.adam(lr, eps=eps),
+    "rmsprop": lambda lr, eps: optax.rmsprop(lr, decay=0.99, eps=eps),
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
@@ -45,6 +50,7 @@ class PPOConfig:
     normalize_obs: bool = False
     normalize_advantages: bool = True
     clip_value: bool = True
+    optimizer: str = "adam"
 
     @property
     def batch_size(self) -> int:
@@ -84,6 +90,8 @@ class PPOConfig:
             raise ValueError(
                 "activation: " + unknown_name("activation", self.activation, ACTIVATIONS)
             )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError("optimizer: " + unknown_name("optimizer", self.optimizer, OPTIMIZERS))
 
 
 class PPOHParams(NamedTuple):
@@ -252,7 +260,7 @@ def make_train(config: PPOConfig, env, env_params):
 
         return optax.chain(
             optax.clip_by_global_norm(hp.max_grad_norm),
-            optax.adam(schedule, eps=hp.adam_eps),
+            OPTIMIZERS[cfg.optimizer](schedule, hp.adam_eps),
         )
 
     def loss_fn(params, mb: Batch, hp: PPOHParams):

@@ -1,5 +1,14 @@
 """Networks as explicit parameter pytrees and pure apply functions."""
 
 from jaxrl.networks.actor_critic import ACTIVATIONS, apply_actor_critic, init_actor_critic
+from jaxrl.networks.mlp import apply_ensemble, apply_mlp, init_ensemble, init_mlp
 
-__all__ = ["ACTIVATIONS", "apply_actor_critic", "init_actor_critic"]
+__all__ = [
+    "ACTIVATIONS",
+    "apply_actor_critic",
+    "apply_ensemble",
+    "apply_mlp",
+    "init_actor_critic",
+    "init_ensemble",
+    "init_mlp",
+]

@@ -1,0 +1,123 @@
+"""Advantage Actor-Critic: the synchronous form of A3C (Mnih et al. 2016, arXiv:1602.01783).
+
+``num_envs`` envs step ``num_steps`` times; one gradient step on the whole batch follows,
+with n-step (``gae_lambda = 1``) or GAE advantages, the policy-gradient loss
+``-log pi(a|s) A``, a squared value loss and an entropy bonus, under RMSProp.
+
+This is the special case of :mod:`jaxrl.agents.ppo` with one epoch, one minibatch and no
+value clipping: with a single gradient step taken at the rollout policy the probability ratio
+is exactly 1, where the clipped surrogate's gradient is ``A grad log pi``, A2C's. So A2C
+reuses PPO's rollout, GAE and update code (and its tests) instead of repeating them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+from jaxrl.agents import ppo
+from jaxrl.run.hparams import check_hparams
+
+
+@dataclasses.dataclass(frozen=True)
+class A2CConfig:
+    """Static configuration (changing one recompiles)."""
+
+    num_envs: int = 16
+    num_steps: int = 5
+    total_steps: int = 500_000
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    anneal_lr: bool = True
+    normalize_obs: bool = False
+    normalize_advantages: bool = False
+    optimizer: str = "rmsprop"
+
+    def ppo_config(self) -> ppo.PPOConfig:
+        return ppo.PPOConfig(
+            num_envs=self.num_envs,
+            num_steps=self.num_steps,
+            total_steps=self.total_steps,
+            update_epochs=1,
+            num_minibatches=1,
+            hidden=self.hidden,
+            activation=self.activation,
+            anneal_lr=self.anneal_lr,
+            normalize_obs=self.normalize_obs,
+            normalize_advantages=self.normalize_advantages,
+            clip_value=False,
+            optimizer=self.optimizer,
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.batch_size
+
+    def validate(self) -> None:
+        self.ppo_config().validate()
+
+
+class A2CHParams(NamedTuple):
+    """Traced hyperparameters (vmappable)."""
+
+    lr: float = 7e-4
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    eps: float = 1e-5
+
+
+def validate_hparams(hp: A2CHParams) -> None:
+    check_hparams(hp, {
+        "lr": lambda v: v > 0,
+        "gamma": lambda v: (v >= 0) & (v <= 1),
+        "gae_lambda": lambda v: (v >= 0) & (v <= 1),
+        "ent_coef": lambda v: v >= 0,
+        "vf_coef": lambda v: v >= 0,
+        "max_grad_norm": lambda v: v > 0,
+        "eps": lambda v: v > 0,
+    })  # fmt: skip
+
+
+def to_ppo_hparams(hp: A2CHParams) -> ppo.PPOHParams:
+    # clip_eps is inert: with one gradient step the ratio is 1, inside any clip range.
+    return ppo.PPOHParams(lr=hp.lr, gamma=hp.gamma, gae_lambda=hp.gae_lambda, clip_eps=0.2,
+                          ent_coef=hp.ent_coef, vf_coef=hp.vf_coef,
+                          max_grad_norm=hp.max_grad_norm, adam_eps=hp.eps)  # fmt: skip
+
+
+def make_train(config: A2CConfig, env, env_params):
+    """Builds ``train(key, hparams=None, env_params=None) -> ppo.TrainResult``.
+
+    Raises:
+      ValueError: invalid config, naming the field.
+    """
+    config.validate()
+    inner = ppo.make_train(config.ppo_config(), env, env_params)
+
+    def train(key, hparams: A2CHParams | None = None, env_params=None):
+        hparams = A2CHParams() if hparams is None else hparams
+        return inner(key, to_ppo_hparams(hparams), env_params)
+
+    def init(key, hparams, env_params=None):
+        return inner.init(key, to_ppo_hparams(hparams), env_params)
+
+    def run(state, hparams, num_updates, env_params=None):
+        return inner.run(state, to_ppo_hparams(hparams), num_updates, env_params)
+
+    train.init = init
+    train.run = run
+    train.num_updates = inner.num_updates
+    train.steps_per_update = inner.steps_per_update
+    train.act = inner.act
+    return train
+
+
+CONFIG = A2CConfig
+HPARAMS = A2CHParams

@@ -1,0 +1,246 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018, arXiv:1812.05905), continuous and discrete.
+
+Continuous: a tanh-squashed Gaussian actor, twin Q critics with Polyak-averaged targets and a
+learned temperature aiming at entropy ``-target_entropy_scale * action_dim``. Discrete
+(``sac_discrete``; Christodoulou 2019, arXiv:1910.07207): a categorical actor, critics giving
+``Q(s, .)`` for every action and exact expectations over actions instead of samples, with
+target entropy ``target_entropy_scale * log(num_actions)``.
+
+The loop (env, replay, n-step targets) is :mod:`jaxrl.agents.offpolicy`'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from jaxrl.agents import offpolicy
+from jaxrl.agents.offpolicy import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl.losses import soft_state_value
+from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
+from jaxrl.run.hparams import check_hparams
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig(OffPolicyConfig):
+    """Static configuration; see :class:`~jaxrl.agents.offpolicy.OffPolicyConfig`."""
+
+    total_steps: int = 20_000
+    learning_starts: int = 1_000
+    buffer_size: int = 100_000
+    batch_size: int = 256
+    hidden: tuple[int, ...] = (256, 256)
+    autotune_alpha: bool = True
+
+
+class SACHParams(NamedTuple):
+    """Traced hyperparameters (vmappable)."""
+
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    init_alpha: float = 1.0
+    target_entropy_scale: float = 1.0
+
+
+def validate_hparams(hp: SACHParams) -> None:
+    check_hparams(hp, {
+        "actor_lr": lambda v: v > 0,
+        "critic_lr": lambda v: v > 0,
+        "alpha_lr": lambda v: v >= 0,
+        "gamma": lambda v: (v >= 0) & (v <= 1),
+        "tau": lambda v: (v > 0) & (v <= 1),
+        "init_alpha": lambda v: v > 0,
+        "target_entropy_scale": lambda v: v >= 0,
+    })  # fmt: skip
+
+
+def squashed_gaussian(mean, log_std, noise):
+    """``tanh(mean + std * noise)`` and its log-density ``[..., A] -> ([..., A], [...])``."""
+    u = mean + jnp.exp(log_std) * noise
+    log_prob = jnp.sum(-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+    # log(1 - tanh(u)^2) written stably: 2 (log 2 - u - softplus(-2u))
+    log_prob -= jnp.sum(2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
+    return jnp.tanh(u), log_prob
+
+
+def _optimizers(hp: SACHParams):
+    return optax.adam(hp.actor_lr), optax.adam(hp.critic_lr), optax.adam(hp.alpha_lr)
+
+
+def _build(config: SACConfig, env, env_params, discrete: bool):
+    cfg = config
+    spec = offpolicy.action_spec(env, env_params)
+    a_dim = spec.dim
+    obs_dim = offpolicy.wrap_env(env, env_params, 1).observation_space(env_params).shape[0]
+    actor_sizes = (obs_dim, *cfg.hidden, a_dim if discrete else 2 * a_dim)
+    critic_sizes = (obs_dim, *cfg.hidden, a_dim) if discrete else (obs_dim + a_dim, *cfg.hidden, 1)
+    _, unravel = ravel_pytree(init_mlp(jax.random.key(0), actor_sizes))
+    target_entropy_of = (
+        (lambda hp: hp.target_entropy_scale * math.log(a_dim))
+        if discrete
+        else (lambda hp: -hp.target_entropy_scale * a_dim)
+    )
+
+    def actor_out(flat, obs):
+        out = apply_mlp(unravel(flat), obs, cfg.activation)
+        if discrete:
+            return out
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+    def q_all(critic, obs, action=None):
+        """Twin critics: ``[2, B]`` for continuous ``(obs, action)``, ``[2, B, A]`` discrete."""
+        if discrete:
+            return apply_ensemble(critic, obs, cfg.activation)
+        return apply_ensemble(critic, jnp.concatenate([obs, action], -1), cfg.activation)[..., 0]
+
+    def sample_action(flat, obs, key):
+        mean, log_std = actor_out(flat, obs)
+        return squashed_gaussian(mean, log_std, jax.random.normal(key, mean.shape))
+
+    def init(key, hp):
+        k_actor, k_critic = jax.random.split(key)
+        params, _ = ravel_pytree(init_mlp(k_actor, actor_sizes, head_scale=0.01))
+        critic = init_ensemble(k_critic, 2, critic_sizes)
+        log_alpha = jnp.log(hp.init_alpha)
+        tx_a, tx_c, tx_t = _optimizers(hp)
+        learner = {
+            "critic": critic,
+            "target": critic,
+            "log_alpha": log_alpha,
+            "opt_actor": tx_a.init(params),
+            "opt_critic": tx_c.init(critic),
+            "opt_alpha": tx_t.init(log_alpha),
+        }
+        return params, learner
+
+    def act(params, obs, key, greedy):
+        if discrete:
+            logits = actor_out(params, obs)
+            if greedy:
+                return jnp.argmax(logits, -1).astype(jnp.int32)
+            return jax.random.categorical(key, logits).astype(jnp.int32)
+        if greedy:
+            return jnp.tanh(actor_out(params, obs)[0])
+        return sample_action(params, obs, key)[0]
+
+    def explore(params, learner, obs, key, progress, hp):
+        return act(params, obs, key, False)
+
+    def critic_loss(critic, params, learner, batch: NStep, key, alpha):
+        if discrete:
+            logp_next = jax.nn.log_softmax(actor_out(params, batch.next_obs))
+            q_next = q_all(learner["target"], batch.next_obs).min(axis=0)
+            v_next = jax.vmap(soft_state_value, (0, 0, 0, None))(
+                q_next, jnp.exp(logp_next), logp_next, alpha
+            )
+            q = q_all(critic, batch.obs)
+            q_sa = jnp.take_along_axis(q, batch.action[None, :, None], axis=-1)[..., 0]
+        else:
+            a_next, logp_next = sample_action(params, batch.next_obs, key)
+            q_next = q_all(learner["target"], batch.next_obs, a_next).min(axis=0)
+            v_next = q_next - alpha * logp_next
+            q_sa = q_all(critic, batch.obs, batch.action)
+        y = jax.lax.stop_gradient(batch.partial_return + batch.bootstrap_discount * v_next)
+        td = q_sa - y  # [2, B]
+        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
+        loss = jnp.sum(w * 0.5 * td**2)  # summed over the twins
+        return loss, (jnp.abs(td).mean(axis=0), q_sa.mean())
+
+    def actor_loss(params, critic, batch: NStep, key, alpha):
+        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
+        if discrete:
+            logp = jax.nn.log_softmax(actor_out(params, batch.obs))
+            p = jnp.exp(logp)
+            q = q_all(critic, batch.obs).min(axis=0)
+            per_sample = jnp.sum(p * (alpha * logp - q), axis=-1)
+            entropy = -jnp.sum(p * logp, axis=-1)
+        else:
+            a, logp = sample_action(params, batch.obs, key)
+            per_sample = alpha * logp - q_all(critic, batch.obs, a).min(axis=0)
+            entropy = -logp
+        return jnp.sum(w * per_sample), jnp.sum(w * entropy)
+
+    def update(params, learner, batch: NStep, key, hp, grad_step, progress):
+        k_critic, k_actor = jax.random.split(key)
+        tx_a, tx_c, tx_t = _optimizers(hp)
+        alpha = jnp.exp(learner["log_alpha"])
+        (c_loss, (td_abs, q_mean)), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(
+            learner["critic"], params, learner, batch, k_critic, alpha
+        )
+        c_updates, opt_critic = tx_c.update(c_grads, learner["opt_critic"])
+        critic = optax.apply_updates(learner["critic"], c_updates)
+
+        (a_loss, entropy), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(
+            params, critic, batch, k_actor, alpha
+        )
+        a_updates, opt_actor = tx_a.update(a_grads, learner["opt_actor"])
+        params = optax.apply_updates(params, a_updates)
+
+        log_alpha, opt_alpha = learner["log_alpha"], learner["opt_alpha"]
+        if cfg.autotune_alpha:
+            # The temperature's loss is log_alpha * (entropy - target): its gradient lowers
+            # alpha while the policy's entropy is above the target and raises it below.
+            t_grad = jax.lax.stop_gradient(entropy - target_entropy_of(hp))
+            t_updates, opt_alpha = tx_t.update(t_grad, opt_alpha)
+            log_alpha = optax.apply_updates(log_alpha, t_updates)
+
+        target = offpolicy.polyak(learner["target"], critic, hp.tau)
+        learner = {
+            "critic": critic,
+            "target": target,
+            "log_alpha": log_alpha,
+            "opt_actor": opt_actor,
+            "opt_critic": opt_critic,
+            "opt_alpha": opt_alpha,
+        }
+        metrics = {
+            "critic_loss": c_loss,
+            "actor_loss": a_loss,
+            "alpha": alpha,
+            "entropy": entropy,
+            "q_mean": q_mean,
+        }
+        return params, learner, td_abs, metrics
+
+    names = ("critic_loss", "actor_loss", "alpha", "entropy", "q_mean")
+    agent = OffPolicyAgent(init, explore, update, act, names)
+    return offpolicy.make_offpolicy_train(cfg, env, env_params, agent, spec, SACHParams)
+
+
+def make_train(config: SACConfig, env, env_params):
+    """Builds continuous-action SAC's ``train(key, hparams=None, env_params=None)``.
+
+    Raises:
+      ValueError: invalid config (naming the field) or a discrete-action env (use
+        ``sac_discrete`` or ``dqn``).
+    """
+    config.validate()
+    offpolicy.require_action_kind(
+        "sac", env, env_params, discrete=False, instead="sac_discrete or dqn for discrete actions"
+    )
+    return _build(config, env, env_params, discrete=False)
+
+
+def make_train_discrete(config: SACConfig, env, env_params):
+    """Builds discrete-action SAC's ``train``; refuses continuous-action envs (use ``sac``)."""
+    config.validate()
+    offpolicy.require_action_kind(
+        "sac_discrete", env, env_params, discrete=True, instead="sac for continuous actions"
+    )
+    return _build(config, env, env_params, discrete=True)
+
+
+CONFIG = SACConfig
+HPARAMS = SACHParams

@@ -1,0 +1,195 @@
+"""TD3 (Fujimoto et al. 2018, arXiv:1802.09477) and, as its special case, DDPG.
+
+A deterministic tanh actor with Gaussian exploration noise, and critics with Polyak-averaged
+targets. TD3 adds three fixes to DDPG (Lillicrap et al. 2016, arXiv:1509.02971): the minimum
+of twin critics in the target, target-policy smoothing (clipped noise on the target action)
+and delayed actor updates. :mod:`jaxrl.agents.ddpg` is this module with one critic, no
+smoothing and an actor update every step. The loop is :mod:`jaxrl.agents.offpolicy`'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from jaxrl._errors import require
+from jaxrl.agents import offpolicy
+from jaxrl.agents.offpolicy import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
+from jaxrl.run.hparams import check_hparams
+
+
+@dataclasses.dataclass(frozen=True)
+class TD3Config(OffPolicyConfig):
+    """Static configuration; see :class:`~jaxrl.agents.offpolicy.OffPolicyConfig`.
+
+    ``num_critics`` 2 takes the minimum of twin critics (TD3), 1 is DDPG's single critic;
+    ``policy_delay`` gradient steps pass between actor (and target) updates.
+    """
+
+    total_steps: int = 30_000
+    learning_starts: int = 1_000
+    buffer_size: int = 100_000
+    batch_size: int = 256
+    hidden: tuple[int, ...] = (256, 256)
+    num_critics: int = 2
+    policy_delay: int = 2
+
+    def validate(self) -> None:
+        super().validate()
+        require(
+            self.num_critics in (1, 2), "num_critics", f"must be 1 or 2, got {self.num_critics}"
+        )
+        require(
+            isinstance(self.policy_delay, int) and self.policy_delay > 0,
+            "policy_delay",
+            f"must be a positive int, got {self.policy_delay}",
+        )
+
+
+class TD3HParams(NamedTuple):
+    """Traced hyperparameters (vmappable). Noise scales are in units of the action range
+    ``[-1, 1]``."""
+
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    exploration_noise: float = 0.1
+    target_noise: float = 0.2
+    noise_clip: float = 0.5
+
+
+def validate_hparams(hp: TD3HParams) -> None:
+    check_hparams(hp, {
+        "actor_lr": lambda v: v > 0,
+        "critic_lr": lambda v: v > 0,
+        "gamma": lambda v: (v >= 0) & (v <= 1),
+        "tau": lambda v: (v > 0) & (v <= 1),
+        "exploration_noise": lambda v: v >= 0,
+        "target_noise": lambda v: v >= 0,
+        "noise_clip": lambda v: v >= 0,
+    })  # fmt: skip
+
+
+def build(config: TD3Config, env, env_params, algo: str, hparams_type):
+    """The shared TD3/DDPG ``train``; ``algo`` names the algorithm in errors."""
+    config.validate()
+    offpolicy.require_action_kind(
+        algo, env, env_params, discrete=False, instead="dqn or sac_discrete for discrete actions"
+    )
+    cfg = config
+    spec = offpolicy.action_spec(env, env_params)
+    a_dim = spec.dim
+    obs_dim = offpolicy.wrap_env(env, env_params, 1).observation_space(env_params).shape[0]
+    actor_sizes = (obs_dim, *cfg.hidden, a_dim)
+    critic_sizes = (obs_dim + a_dim, *cfg.hidden, 1)
+    _, unravel = ravel_pytree(init_mlp(jax.random.key(0), actor_sizes))
+
+    def policy(flat, obs):
+        return jnp.tanh(apply_mlp(unravel(flat), obs, cfg.activation))
+
+    def q_all(critic, obs, action):
+        x = jnp.concatenate([obs, action], -1)
+        return apply_ensemble(critic, x, cfg.activation)[..., 0]  # [num_critics, B]
+
+    def optimizers(hp):
+        return optax.adam(hp.actor_lr), optax.adam(hp.critic_lr)
+
+    def init(key, hp):
+        k_actor, k_critic = jax.random.split(key)
+        params, _ = ravel_pytree(init_mlp(k_actor, actor_sizes, head_scale=0.01))
+        critic = init_ensemble(k_critic, cfg.num_critics, critic_sizes)
+        tx_a, tx_c = optimizers(hp)
+        learner = {
+            "critic": critic,
+            "target_critic": critic,
+            "target_actor": params,
+            "opt_actor": tx_a.init(params),
+            "opt_critic": tx_c.init(critic),
+        }
+        return params, learner
+
+    def act(params, obs, key, greedy):
+        return policy(params, obs)
+
+    def explore(params, learner, obs, key, progress, hp):
+        a = policy(params, obs)
+        return jnp.clip(a + hp.exploration_noise * jax.random.normal(key, a.shape), -1.0, 1.0)
+
+    def critic_loss(critic, learner, batch: NStep, key, hp):
+        a_next = policy(learner["target_actor"], batch.next_obs)
+        noise = jnp.clip(hp.target_noise * jax.random.normal(key, a_next.shape),
+                         -hp.noise_clip, hp.noise_clip)  # fmt: skip
+        a_next = jnp.clip(a_next + noise, -1.0, 1.0)
+        v_next = q_all(learner["target_critic"], batch.next_obs, a_next).min(axis=0)
+        y = jax.lax.stop_gradient(batch.partial_return + batch.bootstrap_discount * v_next)
+        q = q_all(critic, batch.obs, batch.action)
+        td = q - y
+        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
+        return jnp.sum(w * 0.5 * td**2), (jnp.abs(td).mean(axis=0), q.mean())
+
+    def actor_loss(params, critic, batch: NStep):
+        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
+        q = q_all(jax.tree.map(lambda x: x[:1], critic), batch.obs, policy(params, batch.obs))
+        return -jnp.sum(w * q[0])
+
+    def update(params, learner, batch: NStep, key, hp, grad_step, progress):
+        tx_a, tx_c = optimizers(hp)
+        (c_loss, (td_abs, q_mean)), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(
+            learner["critic"], learner, batch, key, hp
+        )
+        c_updates, opt_critic = tx_c.update(c_grads, learner["opt_critic"])
+        critic = optax.apply_updates(learner["critic"], c_updates)
+
+        def actor_step(_):
+            a_loss, a_grads = jax.value_and_grad(actor_loss)(params, critic, batch)
+            a_updates, opt_actor = tx_a.update(a_grads, learner["opt_actor"])
+            new_params = optax.apply_updates(params, a_updates)
+            return (
+                new_params,
+                opt_actor,
+                offpolicy.polyak(learner["target_actor"], new_params, hp.tau),
+                offpolicy.polyak(learner["target_critic"], critic, hp.tau),
+                a_loss,
+            )
+
+        def skip(_):
+            return (params, learner["opt_actor"], learner["target_actor"],
+                    learner["target_critic"], jnp.zeros(()))  # fmt: skip
+
+        if cfg.policy_delay == 1:
+            new = actor_step(None)
+        else:
+            new = jax.lax.cond(grad_step % cfg.policy_delay == 0, actor_step, skip, None)
+        params, opt_actor, target_actor, target_critic, a_loss = new
+        learner = {
+            "critic": critic,
+            "target_critic": target_critic,
+            "target_actor": target_actor,
+            "opt_actor": opt_actor,
+            "opt_critic": opt_critic,
+        }
+        metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean}
+        return params, learner, td_abs, metrics
+
+    agent = OffPolicyAgent(init, explore, update, act, ("critic_loss", "actor_loss", "q_mean"))
+    return offpolicy.make_offpolicy_train(cfg, env, env_params, agent, spec, hparams_type)
+
+
+def make_train(config: TD3Config, env, env_params):
+    """Builds TD3's ``train(key, hparams=None, env_params=None)``.
+
+    Raises:
+      ValueError: invalid config (naming the field) or a discrete-action env.
+    """
+    return build(config, env, env_params, "td3", TD3HParams)
+
+
+CONFIG = TD3Config
+HPARAMS = TD3HParams

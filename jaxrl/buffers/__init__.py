@@ -1,0 +1,11 @@
+"""Functional replay: ``init/add/sample`` over a state pytree, vmappable over seeds."""
+
+from jaxrl.buffers.replay import (
+    BufferState,
+    ReplayBuffer,
+    Sample,
+    make_prioritized,
+    make_uniform,
+)
+
+__all__ = ["BufferState", "ReplayBuffer", "Sample", "make_prioritized", "make_uniform"]
