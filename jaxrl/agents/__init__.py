@@ -1,11 +1,13 @@
 """Learning agents, each ``make_train(config, env, env_params) -> train(key, hparams)``."""
 
-from jaxrl.agents import a2c, ddpg, dqn, ppo, sac, sac_discrete, td3
+from jaxrl.agents import a2c, alphazero, ddpg, dqn, muzero, ppo, sac, sac_discrete, td3
 
 ALGORITHMS = {
     "a2c": a2c,
+    "alphazero": alphazero,
     "ddpg": ddpg,
     "dqn": dqn,
+    "muzero": muzero,
     "ppo": ppo,
     "sac": sac,
     "sac_discrete": sac_discrete,
@@ -15,8 +17,10 @@ ALGORITHMS = {
 __all__ = [
     "ALGORITHMS",
     "a2c",
+    "alphazero",
     "ddpg",
     "dqn",
+    "muzero",
     "ppo",
     "sac",
     "sac_discrete",

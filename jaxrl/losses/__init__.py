@@ -8,13 +8,27 @@ from jaxrl.losses.value_learning import (
     n_step_bootstrap,
     soft_state_value,
 )
+from jaxrl.losses.value_transform import (
+    categorical_to_scalar,
+    inverse_value_transform,
+    scalar_to_categorical,
+    two_hot,
+    two_hot_decode,
+    value_transform,
+)
 
 __all__ = [
+    "categorical_to_scalar",
     "clipped_surrogate_loss",
     "clipped_value_loss",
     "double_q_target",
     "generalized_advantage_estimation",
     "huber_loss",
+    "inverse_value_transform",
     "n_step_bootstrap",
+    "scalar_to_categorical",
     "soft_state_value",
+    "two_hot",
+    "two_hot_decode",
+    "value_transform",
 ]
