@@ -8,6 +8,10 @@ import gymnax
 
 from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, perturb
+from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
+
+# jaxrl's own envs (gymnax protocol) for tasks gymnax lacks.
+OWN_ENVS = {"CartPoleSwingUp-v0": CartPoleSwingUp}
 
 # gymnax envs that fetch data over the network on construction.
 _NEEDS_DOWNLOAD = {"MNISTBandit-bsuite"}
@@ -28,7 +32,7 @@ def _optional_names(prefix: str) -> tuple[str, ...]:
 
 def list_envs(include_optional: bool = True) -> list[str]:
     """All env names ``make`` accepts."""
-    names = gymnax_names()
+    names = gymnax_names() + list(OWN_ENVS)
     if include_optional:
         names += list(_optional_names("brax")) + list(_optional_names("playground"))
     return names
@@ -59,9 +63,13 @@ def make(name: str, **overrides):
         if name not in _optional_names("playground"):
             raise ValueError(unknown_name("env", name, list_envs()))
         return adapters.make_playground(short, **overrides)
-    if name not in gymnax.registered_envs:
+    if name in OWN_ENVS:
+        env = OWN_ENVS[name]()
+        params = env.default_params
+    elif name not in gymnax.registered_envs:
         raise ValueError(unknown_name("env", name, list_envs()))
-    env, params = gymnax.make(name)
+    else:
+        env, params = gymnax.make(name)
     if overrides:
         params = perturb.set_params(params, **overrides)
     return env, params
