@@ -24,3 +24,11 @@ def require(condition: bool, field: str, message: str) -> None:
     """Raises ``ValueError`` naming ``field`` unless ``condition`` holds."""
     if not condition:
         raise ValueError(f"{field}: {message}")
+
+
+def require_positive_ints(obj, names) -> None:
+    """Raises ``ValueError`` naming the first of ``obj``'s fields ``names`` that is not a
+    positive int."""
+    for name in names:
+        value = getattr(obj, name)
+        require(isinstance(value, int) and value > 0, name, f"must be a positive int, got {value}")

@@ -29,7 +29,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxrl import envs as jenvs
-from jaxrl._errors import require
+from jaxrl._errors import require, require_positive_ints
 from jaxrl.losses import categorical_to_scalar, scalar_to_categorical
 from jaxrl.networks.muzero import apply_prediction, init_prediction
 from jaxrl.planning import (
@@ -42,6 +42,7 @@ from jaxrl.planning import (
     root_value,
     run_search,
 )
+from jaxrl.run.hparams import check_hparams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,11 +85,10 @@ class AlphaZeroConfig:
         return SearchConfig(self.search_policy, self.num_simulations, self.max_depth)
 
     def validate(self) -> None:
-        for name in ("num_envs", "num_steps", "total_steps", "update_epochs", "num_minibatches",
-                     "n_step"):  # fmt: skip
-            value = getattr(self, name)
-            require(isinstance(value, int) and value > 0, name,
-                    f"must be a positive int, got {value}")  # fmt: skip
+        require_positive_ints(
+            self,
+            ("num_envs", "num_steps", "total_steps", "update_epochs", "num_minibatches", "n_step"),
+        )
         require(self.batch_size % self.num_minibatches == 0, "num_minibatches",
                 f"batch num_envs*num_steps={self.batch_size} is not divisible into "
                 f"{self.num_minibatches} minibatches")  # fmt: skip
@@ -121,12 +121,7 @@ def validate_hparams(hp: AlphaZeroHParams) -> None:
         "max_grad_norm": lambda v: v > 0,
         "temperature": lambda v: v >= 0,
     }
-    for name, ok in checks.items():
-        value = getattr(hp, name)
-        if isinstance(value, jax.core.Tracer):
-            continue
-        if not np.all(ok(np.asarray(value))):
-            raise ValueError(f"{name}: invalid value {value}")
+    check_hparams(hp, checks)
 
 
 @struct.dataclass

@@ -29,7 +29,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, unknown_name
+from jaxrl._errors import require, require_positive_ints, unknown_name
 from jaxrl.envs.wrappers import transition
 from jaxrl.networks import ACTIVATIONS
 
@@ -64,10 +64,9 @@ class CMAESConfig:
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError("strategy: " + unknown_name("strategy", self.strategy, STRATEGIES))
-        for name in ("population_size", "episodes_per_member", "episode_steps", "total_steps"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and value > 0, name,
-                    f"must be a positive int, got {value}")  # fmt: skip
+        require_positive_ints(
+            self, ("population_size", "episodes_per_member", "episode_steps", "total_steps")
+        )
         require(self.population_size >= 4, "population_size",
                 f"needs at least 4 members, got {self.population_size}")  # fmt: skip
         if self.strategy == "open_es":

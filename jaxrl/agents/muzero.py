@@ -31,13 +31,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import mctx
-import numpy as np
 import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxrl import envs as jenvs
-from jaxrl._errors import require
+from jaxrl._errors import require, require_positive_ints
 from jaxrl.losses import categorical_to_scalar, scalar_to_categorical
 from jaxrl.networks.muzero import dynamics, init_muzero, predict, represent
 from jaxrl.planning import (
@@ -47,6 +46,7 @@ from jaxrl.planning import (
     root_value,
     run_search,
 )
+from jaxrl.run.hparams import check_hparams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,11 +88,20 @@ class MuZeroConfig:
         return SearchConfig(self.search_policy, self.num_simulations, self.max_depth)
 
     def validate(self) -> None:
-        for name in ("num_envs", "num_steps", "total_steps", "window", "sgd_steps", "sgd_batch",
-                     "unroll_steps", "n_step", "latent_dim"):  # fmt: skip
-            value = getattr(self, name)
-            require(isinstance(value, int) and value > 0, name,
-                    f"must be a positive int, got {value}")  # fmt: skip
+        require_positive_ints(
+            self,
+            (
+                "num_envs",
+                "num_steps",
+                "total_steps",
+                "window",
+                "sgd_steps",
+                "sgd_batch",
+                "unroll_steps",
+                "n_step",
+                "latent_dim",
+            ),
+        )
         require(self.total_steps >= self.batch_size, "total_steps",
                 f"{self.total_steps} is less than one update "
                 f"(num_envs*num_steps={self.batch_size})")  # fmt: skip
@@ -129,12 +138,7 @@ def validate_hparams(hp: MuZeroHParams) -> None:
         "max_grad_norm": lambda v: v > 0,
         "temperature": lambda v: v >= 0,
     }
-    for name, ok in checks.items():
-        value = getattr(hp, name)
-        if isinstance(value, jax.core.Tracer):
-            continue
-        if not np.all(ok(np.asarray(value))):
-            raise ValueError(f"{name}: invalid value {value}")
+    check_hparams(hp, checks)
 
 
 @struct.dataclass

@@ -23,7 +23,7 @@ from flax import struct
 
 from jaxrl import buffers
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, unknown_name
+from jaxrl._errors import require, require_positive_ints, unknown_name
 from jaxrl.losses import n_step_bootstrap
 from jaxrl.networks import ACTIVATIONS
 
@@ -65,12 +65,19 @@ class OffPolicyConfig:
         return self.total_steps // self.log_every
 
     def validate(self) -> None:
-        for name in ("num_envs", "total_steps", "buffer_size", "batch_size", "train_every",
-                     "gradient_steps", "log_every", "n_step"):  # fmt: skip
-            value = getattr(self, name)
-            require(
-                isinstance(value, int) and value > 0, name, f"must be a positive int, got {value}"
-            )
+        require_positive_ints(
+            self,
+            (
+                "num_envs",
+                "total_steps",
+                "buffer_size",
+                "batch_size",
+                "train_every",
+                "gradient_steps",
+                "log_every",
+                "n_step",
+            ),
+        )
         require(
             isinstance(self.learning_starts, int) and self.learning_starts >= 0,
             "learning_starts",

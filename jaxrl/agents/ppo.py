@@ -21,13 +21,14 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, unknown_name
+from jaxrl._errors import require, require_positive_ints, unknown_name
 from jaxrl.losses import (
     clipped_surrogate_loss,
     clipped_value_loss,
     generalized_advantage_estimation,
 )
 from jaxrl.networks import ACTIVATIONS, apply_actor_critic, init_actor_critic
+from jaxrl.run.hparams import check_hparams
 
 OPTIMIZERS = {
     "adam": lambda lr, eps: optax.adam(lr, eps=eps),
@@ -65,11 +66,9 @@ class PPOConfig:
         return self.total_steps // self.batch_size
 
     def validate(self) -> None:
-        for name in ("num_envs", "num_steps", "total_steps", "update_epochs", "num_minibatches"):
-            value = getattr(self, name)
-            require(
-                isinstance(value, int) and value > 0, name, f"must be a positive int, got {value}"
-            )
+        require_positive_ints(
+            self, ("num_envs", "num_steps", "total_steps", "update_epochs", "num_minibatches")
+        )
         require(
             self.batch_size % self.num_minibatches == 0,
             "num_minibatches",
@@ -109,8 +108,6 @@ class PPOHParams(NamedTuple):
 
 def validate_hparams(hp: PPOHParams) -> None:
     """Checks concrete hyperparameter values (arrays are checked elementwise)."""
-    import numpy as np
-
     checks = {
         "lr": lambda v: v > 0,
         "gamma": lambda v: (v >= 0) & (v <= 1),
@@ -121,12 +118,7 @@ def validate_hparams(hp: PPOHParams) -> None:
         "max_grad_norm": lambda v: v > 0,
         "adam_eps": lambda v: v > 0,
     }
-    for name, ok in checks.items():
-        value = getattr(hp, name)
-        if isinstance(value, jax.core.Tracer):
-            continue
-        if not np.all(ok(np.asarray(value))):
-            raise ValueError(f"{name}: invalid value {value}")
+    check_hparams(hp, checks)
 
 
 @struct.dataclass
