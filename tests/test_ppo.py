@@ -111,3 +111,40 @@ def test_env_params_can_be_vmapped(cartpole):
     batch = jax.vmap(lambda L: envs.set_params(p, length=L))(lengths)
     out = jax.jit(jax.vmap(train, (None, None, 0)))(jax.random.key(0), FAST_HP, batch)
     assert out.metrics["episode_return"].shape[0] == 3
+
+
+@pytest.mark.parametrize("n", [1, 7, 512, 5000])
+def test_permutations_are_permutations(n):
+    perms = np.asarray(ppo.permutations(jax.random.key(0), n, 3))
+    assert perms.shape == (3, n)
+    for p in perms:
+        np.testing.assert_array_equal(np.sort(p), np.arange(n))
+    if n > 7:
+        assert not np.array_equal(perms[0], perms[1])
+
+
+def test_permutation_positions_are_uniform():
+    """Over 2000 permutations of 8 items, every item lands in every position ~1/8 of the time."""
+    perms = np.asarray(ppo.permutations(jax.random.key(1), 8, 2000))
+    counts = np.stack([(perms == i).sum(0) for i in range(8)])
+    np.testing.assert_allclose(counts / 2000, 1 / 8, atol=0.035)
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_log_prob_and_entropy_match_reference(discrete):
+    policy = ppo.Policy(discrete, num_actions=3, activation="tanh")
+    out = jax.random.normal(jax.random.key(0), (3, 11)) * 3
+    params = {"log_std": jnp.array([0.1, -0.5, 0.3])}
+    if discrete:
+        action = jax.random.randint(jax.random.key(1), (11,), 0, 3)
+        logp_all = jax.nn.log_softmax(out, axis=0)
+        want_lp = jnp.take_along_axis(logp_all, action[None], axis=0)[0]
+        want_ent = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=0)
+    else:
+        action = jax.random.normal(jax.random.key(1), (3, 11))
+        std = jnp.exp(params["log_std"])[:, None]
+        want_lp = jax.scipy.stats.norm.logpdf(action, out, std).sum(0)
+        want_ent = jnp.full(11, jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e * std[:, 0] ** 2)))
+    lp, ent = policy.log_prob_entropy(params, out, action)
+    np.testing.assert_allclose(lp, want_lp, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ent, want_ent, rtol=1e-5, atol=1e-5)

@@ -22,12 +22,14 @@ from jax.flatten_util import ravel_pytree
 
 from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_positive_ints, unknown_name
+from jaxrl.envs.packing import scan_packed
 from jaxrl.losses import (
     clipped_surrogate_loss,
     clipped_value_loss,
     generalized_advantage_estimation,
 )
-from jaxrl.networks import ACTIVATIONS, apply_actor_critic, init_actor_critic
+from jaxrl.networks import ACTIVATIONS, init_actor_critic
+from jaxrl.networks.actor_critic import ACTOR, CRITIC, select_towers, towers
 from jaxrl.run.hparams import check_hparams
 
 OPTIMIZERS = {
@@ -140,25 +142,15 @@ class TrainResult:
 
 
 class Transition(NamedTuple):
+    """One rollout step of every env (leading axis ``num_envs``)."""
+
     obs: jax.Array
     action: jax.Array
-    log_prob: jax.Array
-    value: jax.Array
     reward: jax.Array
     terminated: jax.Array
-    done: jax.Array
+    done: jax.Array  # terminated or truncated: an episode ended (and its return is known)
     final_obs: jax.Array
     episode_return: jax.Array
-    returned: jax.Array
-
-
-class Batch(NamedTuple):
-    obs: jax.Array
-    action: jax.Array
-    log_prob: jax.Array
-    value: jax.Array
-    advantage: jax.Array
-    target: jax.Array
 
 
 def wrap_env(config: PPOConfig, env, env_params):
@@ -174,47 +166,281 @@ def wrap_env(config: PPOConfig, env, env_params):
     return env
 
 
-class _Policy(NamedTuple):
+class Policy(NamedTuple):
+    """The actor's distribution over actions (static description, pure methods)."""
+
     discrete: bool
     num_actions: int
     activation: str
-    unravel: Any
 
-    def apply(self, flat_params, obs):
-        return apply_actor_critic(self.unravel(flat_params), obs, self.activation)
+    def actor_out(self, params, obs_t):
+        """Logits or action means ``[A, B]`` of feature-major observations ``[D, B]``."""
+        return towers(select_towers(params, ACTOR_ONLY), obs_t, self.activation)[0]
 
     def sample(self, params, obs, noise):
-        """Samples actions from pre-drawn noise (Gumbel for discrete, N(0,1) otherwise)."""
-        out, value = self.apply(params, obs)
+        """Actions ``[B]`` (``[B, A]``) for observations ``[B, D]`` from pre-drawn noise.
+
+        ``noise`` is ``[B, A]``: Gumbel for discrete actions (the argmax of logits + noise
+        samples the softmax), N(0, 1) for continuous ones.
+        """
+        out = self.actor_out(params, obs.T).T
         if self.discrete:
-            action = jnp.argmax(out + noise, axis=-1).astype(jnp.int32)
-        else:
-            action = out + jnp.exp(self.unravel(params)["log_std"]) * noise
-        log_prob, _ = self.log_prob_entropy(params, out, action)
-        return action, log_prob, value
+            return jnp.argmax(out + noise, axis=-1).astype(jnp.int32)
+        return out + jnp.exp(params["log_std"]) * noise
 
     def log_prob_entropy(self, params, out, action):
+        """``log pi(action)`` and the entropy ``[B]`` from actor outputs ``[A, B]``.
+
+        ``action`` is ``[B]`` (discrete) or ``[A, B]`` (continuous). Sums over the ``A``
+        action rows are written out row by row, so the whole computation (and its gradient)
+        is elementwise over the batch and fuses into a few loops.
+        """
+        rows = [out[a] for a in range(self.num_actions)]
         if self.discrete:
-            logp_all = jax.nn.log_softmax(out)
-            log_prob = jnp.take_along_axis(logp_all, action[..., None], axis=-1)[..., 0]
-            entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
+            m = jax.lax.stop_gradient(functools.reduce(jnp.maximum, rows))
+            shifted = [r - m for r in rows]
+            log_z = jnp.log(sum(jnp.exp(x) for x in shifted))
+            logp = [x - log_z for x in shifted]
+            log_prob = sum(jnp.where(action == a, lp, 0.0) for a, lp in enumerate(logp))
+            entropy = -sum(jnp.exp(lp) * lp for lp in logp)
             return log_prob, entropy
-        log_std = self.unravel(params)["log_std"]
-        z = (action - out) * jnp.exp(-log_std)
-        log_prob = jnp.sum(-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
-        entropy = jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e)) * jnp.ones(out.shape[:-1])
+        log_std = params["log_std"]
+        z = [(action[a] - rows[a]) * jnp.exp(-log_std[a]) for a in range(self.num_actions)]
+        norm = jnp.sum(log_std) + 0.5 * self.num_actions * math.log(2 * math.pi)
+        log_prob = sum(-0.5 * za**2 for za in z) - norm
+        entropy = jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e)) * jnp.ones_like(z[0])
         return log_prob, entropy
 
 
-def _act(policy: _Policy, params, obs, key, greedy: bool):
+ACTOR_ONLY, CRITIC_ONLY = slice(ACTOR, ACTOR + 1), slice(CRITIC, CRITIC + 1)
+
+
+class Learner(NamedTuple):
+    """Everything static that ``make_train`` derives from the config and the env."""
+
+    cfg: PPOConfig
+    venv: Any
+    policy: Policy
+    obs_dim: int
+    unravel: Any  # flat parameter vector -> pytree
+
+    @property
+    def action_rows(self) -> int:
+        return 1 if self.policy.discrete else self.policy.num_actions
+
+    @property
+    def num_rows(self) -> int:
+        """Rows of a feature-major batch: obs | action | log_prob | value | advantage | target."""
+        return self.obs_dim + self.action_rows + 4
+
+
+def _act(learner: Learner, flat_params, obs, key, greedy: bool):
     """Actions for a batch of observations: the mode (greedy) or a sample of the policy."""
-    out, _ = policy.apply(params, obs)
+    policy, params = learner.policy, learner.unravel(flat_params)
+    x = jnp.reshape(obs, (-1, obs.shape[-1]))
+    out = jnp.reshape(policy.actor_out(params, x.T).T, obs.shape[:-1] + (policy.num_actions,))
     if greedy:
         return jnp.argmax(out, axis=-1).astype(jnp.int32) if policy.discrete else out
-    shape = out.shape
     if policy.discrete:
-        return jnp.argmax(out + jax.random.gumbel(key, shape), axis=-1).astype(jnp.int32)
-    return out + jnp.exp(policy.unravel(params)["log_std"]) * jax.random.normal(key, shape)
+        return jnp.argmax(out + jax.random.gumbel(key, out.shape), axis=-1).astype(jnp.int32)
+    return out + jnp.exp(params["log_std"]) * jax.random.normal(key, out.shape)
+
+
+def permutations(key: jax.Array, n: int, count: int) -> jax.Array:
+    """``count`` independent random permutations of ``range(n)``, ``[count, n]`` int32.
+
+    For ``n <= 4096`` each permutation is one sort of 32-bit words holding random high bits
+    above the index (XLA:CPU sorts one primitive array several times faster than the
+    key-value pair ``jax.random.permutation`` sorts). Items whose >= 20 random bits tie keep
+    their index order: ~``n^2 / 2^21`` pairs of a 4096-permutation, none in most small ones.
+    """
+    bits = max(1, (n - 1).bit_length())
+    if bits > 12:
+        return jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, count))
+    index = jnp.arange(n, dtype=jnp.uint32)
+    words = (jax.random.bits(key, (count, n), jnp.uint32) >> bits << bits) | index
+    return (jnp.sort(words, axis=-1) & (2**bits - 1)).astype(jnp.int32)
+
+
+def make_optimizer(cfg: PPOConfig, hp: PPOHParams) -> optax.GradientTransformation:
+    """Global-norm clipping, then Adam (or RMSProp) with the learning rate annealed linearly
+    to zero over the run when ``cfg.anneal_lr``."""
+    steps_per_update = cfg.update_epochs * cfg.num_minibatches
+
+    def schedule(count):
+        if not cfg.anneal_lr:
+            return hp.lr
+        return hp.lr * (1.0 - (count // steps_per_update) / cfg.num_updates)
+
+    return optax.chain(
+        optax.clip_by_global_norm(hp.max_grad_norm),
+        OPTIMIZERS[cfg.optimizer](schedule, hp.adam_eps),
+    )
+
+
+def ppo_loss(learner: Learner, params, mb: jax.Array, hp: PPOHParams):
+    """PPO's loss on one feature-major minibatch ``[num_rows, minibatch_size]``.
+
+    Returns ``(total, [total, policy_loss, value_loss, entropy, approx_kl])``.
+    """
+    cfg, policy, d = learner.cfg, learner.policy, learner.obs_dim
+    obs_t, rest = mb[:d], mb[d:]
+    action = rest[0].astype(jnp.int32) if policy.discrete else rest[: learner.action_rows]
+    old_log_prob, old_value, adv, target = rest[learner.action_rows :]
+    out = towers({"hidden": params["hidden"], "head": params["head"]}, obs_t, cfg.activation)
+    value = out[CRITIC, 0]
+    log_prob, entropy = policy.log_prob_entropy(params, out[ACTOR], action)
+    log_ratio = log_prob - old_log_prob
+    ratio = jnp.exp(log_ratio)
+    if cfg.clip_value:
+        value_loss = clipped_value_loss(value, old_value, target, hp.clip_eps)
+    else:
+        value_loss = 0.5 * jnp.square(value - target)
+    terms = jnp.stack([
+        clipped_surrogate_loss(ratio, adv, hp.clip_eps),
+        value_loss,
+        entropy,
+        (ratio - 1.0) - log_ratio,  # approximate KL(old || new)
+    ])  # fmt: skip
+    # Four means as one matrix-vector product (cheaper on CPU than four reductions).
+    policy_loss, value_loss, ent, approx_kl = terms @ jnp.full(mb.shape[1], 1.0 / mb.shape[1])
+    total = policy_loss + hp.vf_coef * value_loss - hp.ent_coef * ent
+    return total, jnp.stack([total, policy_loss, value_loss, ent, approx_kl])
+
+
+def collect_rollout(learner: Learner, params, env_state, obs, key, env_params):
+    """``num_steps`` steps of every env ``-> (env_state, obs, Transition [T, E, ...])``.
+
+    Only the actor runs inside the time loop; the random numbers of the whole rollout
+    (action noise, env keys, reset states) are drawn before it.
+    """
+    cfg, policy, venv = learner.cfg, learner.policy, learner.venv
+    k_noise, k_env = jax.random.split(key)
+    shape = (cfg.num_steps, cfg.num_envs, policy.num_actions)
+    draw = jax.random.gumbel if policy.discrete else jax.random.normal
+    noise, prepared = draw(k_noise, shape), venv.prepare(k_env, cfg.num_steps, env_params)
+    actor = {k: v for k, v in params.items() if k not in ("hidden", "head")}
+    actor.update(select_towers(params, ACTOR_ONLY))
+
+    def env_step(carry, xs):
+        env_state, obs = carry
+        noise_t, prepared_t = xs
+        action = policy.sample(actor, obs, noise_t)
+        next_obs, env_state, reward, terminated, truncated, info = venv.step_prepared(
+            prepared_t, env_state, action, env_params
+        )
+        done = jnp.logical_or(terminated, truncated)
+        tr = Transition(obs, action, reward, terminated, done, info["final_observation"],
+                        info["episode_return"])  # fmt: skip
+        return (env_state, next_obs), tr
+
+    (env_state, obs), traj = scan_packed(env_step, (env_state, obs), (noise, prepared))
+    return env_state, obs, traj
+
+
+def evaluate_rollout(learner: Learner, params, traj: Transition, hp: PPOHParams):
+    """Log-probabilities, values, GAE advantages and value targets, ``[T, E]`` each.
+
+    Both towers run once on the whole batch of observations, the critic once more on the
+    final observations (the state each transition reached, before any reset):
+    ``v(s_{t+1})`` is the value of the final observation, so truncated episodes bootstrap from
+    their true last state. The log-probabilities are those of the policy that acted (the
+    parameters have not changed since the rollout).
+    """
+    cfg, policy = learner.cfg, learner.policy
+    n, shape = cfg.batch_size, (cfg.num_steps, cfg.num_envs)
+    net = {"hidden": params["hidden"], "head": params["head"]}
+    out = towers(net, traj.obs.reshape(n, -1).T, cfg.activation)
+    action = traj.action.reshape(n) if policy.discrete else traj.action.reshape(n, -1).T
+    log_prob, _ = policy.log_prob_entropy(params, out[ACTOR], action)
+    final_t = traj.final_obs.reshape(n, -1).T
+    v_tp1 = towers(select_towers(params, CRITIC_ONLY), final_t, cfg.activation)[0, 0]
+    value, v_tp1 = out[CRITIC, 0].reshape(shape), v_tp1.reshape(shape)
+    gae = jax.vmap(generalized_advantage_estimation, (1, 1, 1, 1, 1, None, None), 1)
+    adv = gae(traj.reward, value, v_tp1, traj.terminated, traj.done, hp.gamma,
+              hp.gae_lambda)  # fmt: skip
+    return log_prob.reshape(shape), value, adv, adv + value
+
+
+def make_batch(learner: Learner, traj: Transition, log_prob, value, adv, target) -> jax.Array:
+    """The feature-major training batch ``[num_rows, batch_size]`` (one array, one gather)."""
+    n = learner.cfg.batch_size
+    columns = [traj.obs.reshape(n, -1), traj.action.astype(jnp.float32).reshape(n, -1)]
+    columns += [x.reshape(n, 1) for x in (log_prob, value, adv, target)]
+    return jnp.concatenate(columns, axis=1).T
+
+
+def minibatches(learner: Learner, batch: jax.Array, key: jax.Array) -> jax.Array:
+    """Shuffled minibatches of every epoch, ``[epochs * minibatches, num_rows, size]``."""
+    cfg = learner.cfg
+    perms = permutations(key, cfg.batch_size, cfg.update_epochs)
+    steps = cfg.update_epochs * cfg.num_minibatches
+    mbs = batch[:, perms.reshape(-1)].reshape(learner.num_rows, steps, cfg.minibatch_size)
+    mbs = mbs.transpose(1, 0, 2)
+    if cfg.normalize_advantages:
+        # Each minibatch's advantages are normalised by their own mean and std; these do not
+        # depend on the parameters, so every minibatch is normalised here at once.
+        row = learner.num_rows - 2
+        adv = mbs[:, row]
+        adv = (adv - adv.mean(-1, keepdims=True)) / (adv.std(-1, keepdims=True) + 1e-8)
+        mbs = mbs.at[:, row].set(adv)
+    return mbs
+
+
+def sgd_epochs(learner: Learner, tx, flat_params, opt_state, mbs: jax.Array, hp: PPOHParams):
+    """One gradient step per minibatch ``-> (flat_params, opt_state, mean losses [5])``.
+
+    The optimiser sees flat vectors: a few fused loops over all the parameters instead of
+    several small ones per layer.
+    """
+    grad_fn = jax.grad(functools.partial(ppo_loss, learner), has_aux=True)
+
+    def sgd_step(carry, mb):
+        flat_params, opt_state = carry
+        grads, aux = grad_fn(learner.unravel(flat_params), mb, hp)
+        updates, opt_state = tx.update(ravel_pytree(grads)[0], opt_state, flat_params)
+        return (optax.apply_updates(flat_params, updates), opt_state), aux
+
+    (flat_params, opt_state), aux = jax.lax.scan(sgd_step, (flat_params, opt_state), mbs)
+    return flat_params, opt_state, aux.mean(axis=0)
+
+
+def update(learner: Learner, tx, hp: PPOHParams, env_params, state: PPOState):
+    """One PPO update: rollout, advantages, epochs of minibatch SGD ``-> (state, metrics)``."""
+    key, k_roll, k_epochs = jax.random.split(state.key, 3)
+    params = learner.unravel(state.params)
+    env_state, obs, traj = collect_rollout(
+        learner, params, state.env_state, state.obs, k_roll, env_params
+    )
+    batch = make_batch(learner, traj, *evaluate_rollout(learner, params, traj, hp))
+    flat_params, opt_state, losses = sgd_epochs(
+        learner, tx, state.params, state.opt_state, minibatches(learner, batch, k_epochs), hp
+    )
+    episodes = traj.done.sum()
+    mean_return = jnp.sum(traj.episode_return * traj.done) / jnp.maximum(episodes, 1)
+    last_return = jnp.where(episodes > 0, mean_return, state.last_return)
+    metrics = {"episode_return": last_return, "episodes": episodes}
+    metrics.update(zip(LOSS_NAMES, losses, strict=True))
+    state = state.replace(params=flat_params, opt_state=opt_state, env_state=env_state,
+                          obs=obs, key=key, last_return=last_return)  # fmt: skip
+    return state, metrics
+
+
+LOSS_NAMES = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl")
+
+
+def make_learner(config: PPOConfig, env, env_params) -> Learner:
+    """Validates ``config`` (``ValueError`` naming the field) and derives the static parts."""
+    config.validate()
+    venv = wrap_env(config, env, env_params)
+    discrete = jenvs.is_discrete(env, env_params)
+    space = env.action_space(env_params)
+    num_actions = space.n if discrete else int(math.prod(space.shape))
+    obs_dim = venv.observation_space(env_params).shape[0]
+    template = init_actor_critic(jax.random.key(0), obs_dim, num_actions, config.hidden,
+                                 not discrete)  # fmt: skip
+    policy = Policy(discrete, num_actions, config.activation)
+    return Learner(config, venv, policy, obs_dim, ravel_pytree(template)[1])
 
 
 def make_train(config: PPOConfig, env, env_params):
@@ -222,125 +448,25 @@ def make_train(config: PPOConfig, env, env_params):
 
     Validates ``config`` in Python (``ValueError`` naming the field). ``env_params`` given to
     ``train`` override the defaults, so they can be vmapped too (domain randomisation).
+    The state holds the parameters as one flat vector (what results, checkpoints and ``act``
+    see); each update works on the structured pytree.
     """
-    config.validate()
-    venv = wrap_env(config, env, env_params)
-    discrete = jenvs.is_discrete(env, env_params)
-    space = env.action_space(env_params)
-    num_actions = space.n if discrete else int(math.prod(space.shape))
-    obs_dim = venv.observation_space(env_params).shape[0]
-    # Parameters live as one flat vector so the optimiser update is a few fused loops
-    # instead of several per layer; the network sees the structured pytree.
-    _, unravel = ravel_pytree(
-        init_actor_critic(jax.random.key(0), obs_dim, num_actions, config.hidden, not discrete)
-    )
-    policy = _Policy(discrete, num_actions, config.activation, unravel)
-    default_env_params = env_params
-    cfg = config
+    learner = make_learner(config, env, env_params)
+    cfg, policy = learner.cfg, learner.policy
 
     def _as_f32(hparams):
         return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
 
-    def make_optimizer(hp: PPOHParams):
-        steps_per_update = cfg.update_epochs * cfg.num_minibatches
-
-        def schedule(count):
-            if not cfg.anneal_lr:
-                return hp.lr
-            frac = 1.0 - (count // steps_per_update) / cfg.num_updates
-            return hp.lr * frac
-
-        return optax.chain(
-            optax.clip_by_global_norm(hp.max_grad_norm),
-            OPTIMIZERS[cfg.optimizer](schedule, hp.adam_eps),
-        )
-
-    def loss_fn(params, mb: Batch, hp: PPOHParams):
-        out, value = policy.apply(params, mb.obs)
-        log_prob, entropy = policy.log_prob_entropy(params, out, mb.action)
-        log_ratio = log_prob - mb.log_prob
-        ratio = jnp.exp(log_ratio)
-        adv = mb.advantage
-        if cfg.normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        policy_loss = clipped_surrogate_loss(ratio, adv, hp.clip_eps).mean()
-        if cfg.clip_value:
-            value_loss = clipped_value_loss(value, mb.value, mb.target, hp.clip_eps).mean()
-        else:
-            value_loss = 0.5 * jnp.square(value - mb.target).mean()
-        ent = entropy.mean()
-        total = policy_loss + hp.vf_coef * value_loss - hp.ent_coef * ent
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-        return total, jnp.stack([total, policy_loss, value_loss, ent, approx_kl])
-
-    grad_fn = jax.grad(loss_fn, has_aux=True)
-
-    def rollout(params, env_state, obs, key, env_params):
-        k_noise, k_env = jax.random.split(key)
-        shape = (cfg.num_steps, cfg.num_envs, num_actions)
-        noise = jax.random.gumbel(k_noise, shape) if discrete else jax.random.normal(k_noise, shape)
-        prepared = venv.prepare(k_env, cfg.num_steps, env_params)
-
-        def env_step(carry, xs):
-            env_state, obs = carry
-            noise_t, prepared_t = xs
-            action, log_prob, value = policy.sample(params, obs, noise_t)
-            next_obs, env_state, reward, terminated, truncated, info = venv.step_prepared(
-                prepared_t, env_state, action, env_params
-            )
-            done = jnp.logical_or(terminated, truncated)
-            tr = Transition(
-                obs, action, log_prob, value, reward, terminated, done,
-                info["final_observation"], info["episode_return"], info["returned_episode"],
-            )  # fmt: skip
-            return (env_state, next_obs), tr
-
-        (env_state, obs), traj = jax.lax.scan(env_step, (env_state, obs), (noise, prepared))
-        return env_state, obs, traj
-
-    def advantages(params, traj: Transition, last_obs, hp: PPOHParams):
-        _, last_value = policy.apply(params, last_obs)
-        _, final_value = policy.apply(params, traj.final_obs)
-        next_value = jnp.concatenate([traj.value[1:], last_value[None]], axis=0)
-        v_tp1 = jnp.where(traj.done, final_value, next_value)
-        gae = jax.vmap(generalized_advantage_estimation, (1, 1, 1, 1, 1, None, None), 1)
-        adv = gae(traj.reward, traj.value, v_tp1, traj.terminated, traj.done, hp.gamma,
-                  hp.gae_lambda)  # fmt: skip
-        return adv, adv + traj.value
-
-    def update_epochs(params, opt_state, batch: Batch, key, hp: PPOHParams, tx):
-        perms = jax.vmap(lambda k: jax.random.permutation(k, cfg.batch_size))(
-            jax.random.split(key, cfg.update_epochs)
-        )
-        shuffled = jax.tree.map(lambda x: x[perms], batch)  # [E, B, ...]
-        minibatches = jax.tree.map(
-            lambda x: x.reshape(
-                (cfg.update_epochs * cfg.num_minibatches, cfg.minibatch_size) + x.shape[2:]
-            ),
-            shuffled,
-        )
-
-        def sgd_step(carry, mb):
-            params, opt_state = carry
-            grads, aux = grad_fn(params, mb, hp)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, opt_state), aux
-
-        (params, opt_state), aux = jax.lax.scan(sgd_step, (params, opt_state), minibatches)
-        return params, opt_state, aux.mean(axis=0)
-
     def init(key: jax.Array, hparams: PPOHParams, env_params=None) -> PPOState:
-        env_params = default_env_params if env_params is None else env_params
-        hp = _as_f32(hparams)
+        env_params = learner_env_params if env_params is None else env_params
         k_init, k_reset, k_run = jax.random.split(key, 3)
-        params, _ = ravel_pytree(
-            init_actor_critic(k_init, obs_dim, num_actions, cfg.hidden, continuous=not discrete)
-        )
-        obs, env_state = venv.reset(k_reset, env_params)
+        params = init_actor_critic(k_init, learner.obs_dim, policy.num_actions, cfg.hidden,
+                                   not policy.discrete)  # fmt: skip
+        params = ravel_pytree(params)[0]
+        obs, env_state = learner.venv.reset(k_reset, env_params)
         return PPOState(
             params=params,
-            opt_state=make_optimizer(hp).init(params),
+            opt_state=make_optimizer(cfg, _as_f32(hparams)).init(params),
             env_state=env_state,
             obs=obs,
             key=k_run,
@@ -348,46 +474,10 @@ def make_train(config: PPOConfig, env, env_params):
         )
 
     def run(state: PPOState, hparams: PPOHParams, num_updates: int, env_params=None):
-        env_params = default_env_params if env_params is None else env_params
+        env_params = learner_env_params if env_params is None else env_params
         hp = _as_f32(hparams)
-        tx = make_optimizer(hp)
-
-        def update(state: PPOState, _):
-            key, k_roll, k_epochs = jax.random.split(state.key, 3)
-            env_state, obs, traj = rollout(
-                state.params, state.env_state, state.obs, k_roll, env_params
-            )
-            adv, target = advantages(state.params, traj, obs, hp)
-            flat = jax.tree.map(
-                lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]),
-                Batch(traj.obs, traj.action, traj.log_prob, traj.value, adv, target),
-            )
-            params, opt_state, losses = update_epochs(
-                state.params, state.opt_state, flat, k_epochs, hp, tx
-            )
-            episodes = traj.returned.sum()
-            mean_return = jnp.sum(traj.episode_return * traj.returned) / jnp.maximum(episodes, 1)
-            last_return = jnp.where(episodes > 0, mean_return, state.last_return)
-            metrics = {
-                "episode_return": last_return,
-                "episodes": episodes,
-                "loss": losses[0],
-                "policy_loss": losses[1],
-                "value_loss": losses[2],
-                "entropy": losses[3],
-                "approx_kl": losses[4],
-            }
-            state = state.replace(
-                params=params,
-                opt_state=opt_state,
-                env_state=env_state,
-                obs=obs,
-                key=key,
-                last_return=last_return,
-            )
-            return state, metrics
-
-        return jax.lax.scan(update, state, None, num_updates)
+        step = functools.partial(update, learner, make_optimizer(cfg, hp), hp, env_params)
+        return jax.lax.scan(lambda s, _: step(s), state, None, num_updates)
 
     def train(key: jax.Array, hparams: PPOHParams | None = None, env_params=None):
         hparams = PPOHParams() if hparams is None else hparams
@@ -395,6 +485,7 @@ def make_train(config: PPOConfig, env, env_params):
         state, metrics = run(state, hparams, cfg.num_updates, env_params)
         return TrainResult(state=state, metrics=metrics)
 
+    learner_env_params = env_params
     # The pieces, for running in chunks (progress, checkpoints): ``train`` is
     # ``run(init(key, hp), hp, num_updates)`` and running ``run`` in several chunks gives the
     # same bits as one call.
@@ -402,7 +493,8 @@ def make_train(config: PPOConfig, env, env_params):
     train.run = run
     train.num_updates = cfg.num_updates
     train.steps_per_update = cfg.batch_size
-    train.act = functools.partial(_act, policy)
+    train.act = functools.partial(_act, learner)
+    train.learner = learner
     return train
 
 

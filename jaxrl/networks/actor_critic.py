@@ -1,13 +1,22 @@
-"""Actor-critic MLPs with separate actor and critic towers.
+"""Actor-critic MLPs: an actor tower and a critic tower of the same shape, evaluated together.
 
-The two towers have identical shapes, so their hidden layers are stored stacked on a leading
-axis of size 2 (0: actor, 1: critic) and evaluated with one batched matmul per layer. This is
-the same function as two independent MLPs (no weights are shared) with half the number of
-XLA operations, which matters for the small networks of classic-control RL on CPU.
+The towers share no weights, but their layers have the same shapes, so each layer is stored
+stacked on a leading "tower" axis (0: actor, 1: critic) and evaluated as one batched matmul.
+The output layer is stacked too: the actor's ``[A, H]`` head beside the critic's, whose first
+row is the value head and whose other rows are zero. Their gradients are exactly zero (no
+loss reads them), so they stay zero under any optimiser whose update of a zero gradient is
+zero (SGD, Adam, RMSProp).
+
+Activations are feature-major (``[towers, features, batch]``) and the backward pass is
+written by hand (:func:`towers` has a custom VJP): on CPU, XLA's matmuls are fastest when no
+operand is read transposed along its leading axis, and autodiff of the batch-major layout
+produces exactly those (one weight gradient per layer contracts both operands' leading axes).
+Written this way, one PPO minibatch step of two 64-64 towers costs ~30 % less on one core.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -15,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu}
+
+ACTOR, CRITIC = 0, 1
 
 
 def init_actor_critic(
@@ -25,35 +36,108 @@ def init_actor_critic(
     continuous: bool = False,
     actor_head_scale: float = 0.01,
 ) -> dict:
-    """Orthogonal initialisation (gain sqrt 2 hidden, 0.01 actor head, 1 critic head)."""
+    """Orthogonal initialisation (gain sqrt 2 hidden, 0.01 actor head, 1 critic head), zero bias.
+
+    Returns ``{"hidden": [{"w": [2, out, in], "b": [2, out]}, ...], "head": {"w": [2, A, H],
+    "b": [2, A]}}`` (plus ``"log_std": [A]`` for a continuous actor).
+    """
     sizes = [obs_dim, *hidden]
     keys = jax.random.split(key, 2 * len(hidden) + 2)
-    torso = []
+    gain = jax.nn.initializers.orthogonal(np.sqrt(2.0))
+    layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        init = jax.nn.initializers.orthogonal(np.sqrt(2.0))
-        kernel = jnp.stack([init(keys[2 * i + j], (n_in, n_out)) for j in range(2)])
-        torso.append({"kernel": kernel, "bias": jnp.zeros((2, n_out))})
+        w = jnp.stack([gain(keys[2 * i + t], (n_in, n_out)).T for t in range(2)])
+        layers.append({"w": w, "b": jnp.zeros((2, n_out))})
     last = sizes[-1]
+    actor = jax.nn.initializers.orthogonal(actor_head_scale)(keys[-2], (last, num_outputs)).T
+    critic = jax.nn.initializers.orthogonal(1.0)(keys[-1], (last, 1)).T
+    critic = jnp.pad(critic, ((0, num_outputs - 1), (0, 0)))
     params = {
-        "torso": torso,
-        "actor_head": {
-            "kernel": jax.nn.initializers.orthogonal(actor_head_scale)(
-                keys[-2], (last, num_outputs)
-            ),
-            "bias": jnp.zeros((num_outputs,)),
-        },
-        "critic_head": {
-            "kernel": jax.nn.initializers.orthogonal(1.0)(keys[-1], (last, 1)),
-            "bias": jnp.zeros((1,)),
-        },
+        "hidden": layers,
+        "head": {"w": jnp.stack([actor, critic]), "b": jnp.zeros((2, num_outputs))},
     }
     if continuous:
         params["log_std"] = jnp.zeros((num_outputs,))
     return params
 
 
+def select_towers(params: dict, towers_slice: slice) -> dict:
+    """The layers of some towers only (e.g. ``slice(0, 1)``: the actor), for cheaper forwards."""
+    net = {"hidden": params["hidden"], "head": params["head"]}
+    return jax.tree.map(lambda x: x[towers_slice], net)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def towers(net: dict, x_t: jax.Array, activation: str = "tanh") -> jax.Array:
+    """Evaluates stacked towers on feature-major inputs.
+
+    Args:
+      net: ``{"hidden": [...], "head": {...}}`` with a leading tower axis ``G`` on every leaf.
+      x_t: inputs ``[D, B]`` (features first), shared by every tower.
+      activation: hidden activation name.
+
+    Returns:
+      ``[G, A, B]``: tower ``g``'s outputs for every input.
+    """
+    return _forward(net, x_t, activation)[0]
+
+
+def _forward(net, x_t, activation):
+    act = ACTIVATIONS[activation]
+    hs, zs = [x_t], []
+    h = None
+    for i, layer in enumerate(net["hidden"]):
+        if i == 0:
+            z = jnp.einsum("goi,ib->gob", layer["w"], x_t)
+        else:
+            z = jnp.einsum("goi,gib->gob", layer["w"], h)
+        z = z + layer["b"][..., None]
+        h = act(z)
+        hs.append(h)
+        zs.append(z)
+    out = jnp.einsum("goi,gib->gob", net["head"]["w"], h) + net["head"]["b"][..., None]
+    return out, hs, zs
+
+
+def _towers_fwd(net, x_t, activation):
+    out, hs, zs = _forward(net, x_t, activation)
+    # tanh and relu derive from their outputs; other activations keep their inputs.
+    keep = None if activation in ("tanh", "relu") else zs
+    return out, (net, hs, keep)
+
+
+def _activation_grad(activation, d, h, z):
+    if activation == "tanh":
+        return d * (1.0 - h * h)
+    if activation == "relu":
+        return jnp.where(h > 0, d, 0.0)
+    return jax.vjp(ACTIVATIONS[activation], z)[1](d)[0]
+
+
+def _towers_bwd(activation, res, g_out):
+    net, hs, zs = res
+    grads = {"head": {"w": jnp.einsum("gob,gib->goi", g_out, hs[-1]), "b": _row_sums(g_out)}}
+    # d = dL/dh of the last hidden layer: W^T g, with W^T formed explicitly.
+    d = jnp.einsum("gio,gob->gib", jnp.swapaxes(net["head"]["w"], 1, 2), g_out)
+    hidden = []
+    for i in reversed(range(len(net["hidden"]))):
+        layer = net["hidden"][i]
+        dz = _activation_grad(activation, d, hs[i + 1], None if zs is None else zs[i])
+        if i == 0:
+            w = jnp.einsum("gob,ib->goi", dz, hs[0])
+        else:
+            w = jnp.einsum("gob,gib->goi", dz, hs[i])
+            d = jnp.einsum("gio,gob->gib", jnp.swapaxes(layer["w"], 1, 2), dz)
+        hidden.append({"w": w, "b": _row_sums(dz)})
+    grads["hidden"] = hidden[::-1]
+    return grads, jnp.zeros_like(hs[0])
+
+
+towers.defvjp(_towers_fwd, _towers_bwd)
+
+
 def apply_actor_critic(params: dict, obs: jax.Array, activation: str = "tanh"):
-    """Evaluates both towers.
+    """Evaluates both towers on batch-major observations.
 
     Args:
       params: from :func:`init_actor_critic`.
@@ -63,16 +147,15 @@ def apply_actor_critic(params: dict, obs: jax.Array, activation: str = "tanh"):
     Returns:
       ``(actor_out [..., A], value [...])``: logits (discrete) or action means (continuous).
     """
-    act = ACTIVATIONS[activation]
-    layers = params["torso"]
-    h = act(jnp.einsum("...i,kio->k...o", obs, layers[0]["kernel"]) + _bias(layers[0], obs))
-    for layer in layers[1:]:
-        h = act(jnp.einsum("k...i,kio->k...o", h, layer["kernel"]) + _bias(layer, obs))
-    out = h[0] @ params["actor_head"]["kernel"] + params["actor_head"]["bias"]
-    value = h[1] @ params["critic_head"]["kernel"] + params["critic_head"]["bias"]
-    return out, value[..., 0]
+    batch = obs.shape[:-1]
+    x_t = jnp.reshape(obs, (-1, obs.shape[-1])).T
+    out = towers({"hidden": params["hidden"], "head": params["head"]}, x_t, activation)
+    actor = jnp.reshape(out[ACTOR].T, batch + out.shape[1:2])
+    value = jnp.reshape(out[CRITIC, 0], batch)
+    return actor, value
 
 
-def _bias(layer, obs):
-    b = layer["bias"]
-    return jnp.reshape(b, (2,) + (1,) * (obs.ndim - 1) + b.shape[-1:])
+def _row_sums(x):
+    """Sums over the batch (last) axis as a matrix-vector product: on CPU, one dot is cheaper
+    than XLA's two-pass reduction of a ``[G, H, B]`` array."""
+    return jnp.einsum("gob,b->go", x, jnp.ones(x.shape[-1], x.dtype))
