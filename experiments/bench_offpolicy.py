@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
-from jaxrl.run import configure_cpu
+from jaxrl.run import configure_cpu, matmul_peak_gflops
 
 TARGETS = [
     # algo, env, config overrides, hparam overrides, threshold
@@ -46,19 +45,6 @@ def sac_flops_per_grad_step(obs_dim: int, act_dim: int, hidden=(256, 256), batch
     critic = _mlp_macs((obs_dim + act_dim, *hidden, 1))
     per_sample = 1 * actor + 2 * critic + 6 * critic + 3 * actor + 4 * critic
     return 2.0 * per_sample * batch
-
-
-def matmul_peak_gflops(n: int = 1024, reps: int = 20) -> float:
-    import jax
-    import jax.numpy as jnp
-
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    t = time.perf_counter()
-    for _ in range(reps):
-        f(a).block_until_ready()
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
 def run_target(algo, env_name, config_kw, hparams_kw, seeds):
@@ -166,7 +152,7 @@ def main() -> None:
     if not args.skip_speed:
         import jax
 
-        peak = matmul_peak_gflops()
+        peak = matmul_peak_gflops(devices=jax.devices()[:1])  # one core's peak
         speed = sac_speed(peak, args.speed_steps)
         print("SAC 256-256 batch 256:", json.dumps(speed), flush=True)
         result["sac_speed"] = speed

@@ -5,15 +5,18 @@
 Hyperparameters: 4 envs x 128 steps, 4 epochs x 4 minibatches, Adam 2.5e-4 (eps 1e-5)
 annealed linearly to 0, gamma 0.99, lambda 0.95, clip 0.2 (value clipped too), entropy 0.01,
 value 0.5, grad-norm 0.5, separate 64-64 tanh actor and critic. Compile and run are timed
-apart (one untimed execution warms up first). With --json the last line is one JSON object.
+apart (one untimed execution warms up first). The FLOP rate is compared with the f32 matmul
+peak of the devices the run uses, measured here (1024 x 1024, every device at once), unless
+``--peak-gflops`` is given. With --json the last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 
-from jaxrl.run import configure_cpu
+from jaxrl.run import configure_cpu, matmul_peak_gflops
 
 # Forward FLOPs per sample of the two 64-64 MLPs (obs 4; 2 logits and 1 value).
 FWD_FLOPS = 2 * ((4 * 64 + 64 * 64 + 64 * 2) + (4 * 64 + 64 * 64 + 64 * 1))
@@ -27,8 +30,9 @@ def main() -> None:
     parser.add_argument(
         "--chunks", type=int, default=0, help="also time the run in chunks with a progress bar"
     )
-    parser.add_argument("--peak-gflops", type=float, default=170.0,
-                        help="measured f32 matmul peak of this machine")  # fmt: skip
+    parser.add_argument(
+        "--peak-gflops", type=float, default=0.0, help="matmul peak (default: measure it)"
+    )
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
 
@@ -45,6 +49,8 @@ def main() -> None:
     res = run_seeds(train, args.seeds, ppo.PPOHParams(), warmup=True)
     final = res.output.metrics["episode_return"][:, -1]
     steps = cfg.num_updates * cfg.batch_size
+    devices = jax.devices()[: min(args.seeds, len(jax.devices()))]
+    peak = args.peak_gflops or matmul_peak_gflops(devices=devices)
     # Rollout forward passes + per epoch a forward and a backward (~2x forward) pass.
     flops = steps * FWD_FLOPS * (1 + 3 * cfg.update_epochs) * args.seeds
     row = {
@@ -56,9 +62,11 @@ def main() -> None:
         "final_return_mean": float(np.mean(final)),
         "frac_solved": float(np.mean(final >= 475)),
         "gflops": round(flops / res.run_s / 1e9, 1),
-        "frac_of_peak": round(flops / res.run_s / 1e9 / args.peak_gflops, 3),
-        "devices": len(jax.devices()),
+        "peak_gflops": round(peak, 1),
+        "frac_of_peak": round(flops / res.run_s / 1e9 / peak, 3),
+        "devices": len(devices),
         "diverged": int(res.diverged.sum()),
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
     if args.chunks:
         from jaxrl.run.chunked import chunk_size, run_chunked

@@ -70,12 +70,14 @@ def test_diverging_run_is_flagged_and_others_kept(cartpole):
     assert np.isfinite(res.output.metrics["loss"][[0, 2]]).all()
 
 
-def test_results_do_not_depend_on_the_number_of_runs(cartpole):
+@pytest.mark.parametrize("few,many", [(2, 5), (6, 13)])
+def test_results_do_not_depend_on_the_number_of_runs(cartpole, few, many):
+    """13 runs on one device go through in groups of 7 (``MAX_VMAP``), 6 in one vmap."""
     env, p = cartpole
     train = ppo.make_train(dataclasses.replace(FAST, total_steps=2048), env, p)
-    a = run_seeds(train, 2, FAST_HP).output
-    b = run_seeds(train, 5, FAST_HP).output
-    np.testing.assert_array_equal(a.state.params, b.state.params[:2])
+    a = run_seeds(train, few, FAST_HP).output
+    b = run_seeds(train, many, FAST_HP).output
+    np.testing.assert_array_equal(a.state.params, b.state.params[:few])
 
 
 @pytest.mark.parametrize(

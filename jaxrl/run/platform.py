@@ -61,3 +61,29 @@ def _has_avx512() -> bool:
             return any(line.startswith("flags") and " avx512f" in line for line in f)
     except OSError:
         return False
+
+
+def matmul_peak_gflops(n: int = 1024, reps: int = 20, devices=None) -> float:
+    """The f32 matmul throughput of ``devices`` together (default: all), in GFLOP/s.
+
+    Every device multiplies its own ``n x n`` matrices at the same time (one compiled
+    program, sharded), so with :func:`configure_cpu`'s one device per core this is the
+    machine's usable peak; with one device it is one core's.
+    """
+    import time
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    devices = list(jax.devices() if devices is None else devices)
+    mesh = Mesh(np.array(devices), ("d",))
+    a = jax.device_put(jnp.ones((len(devices), n, n), jnp.float32), NamedSharding(mesh, P("d")))
+    f = jax.jit(jax.shard_map(lambda x: x @ x, mesh=mesh, in_specs=P("d"), out_specs=P("d")))
+    f(a).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(reps):
+        f(a).block_until_ready()
+    return len(devices) * 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
