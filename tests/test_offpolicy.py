@@ -32,12 +32,14 @@ def _train_and_evaluate(algo, env_name, config_kw, hparams_kw=None, seeds=SEEDS)
 
 @pytest.fixture(scope="module")
 def dqn_run():
-    return _train_and_evaluate("dqn", "CartPole-v1", {"total_steps": 20_000, "buffer_size": 20_000})
+    return _train_and_evaluate("dqn", "CartPole-v1", {"total_steps": 30_000, "buffer_size": 20_000})
 
 
 def test_dqn_learns_cartpole(dqn_run):
-    """Double DQN, 3-step targets, prioritized replay: 2e4 steps (the benchmark uses 1e5 for
-    ≥ 400). Greedy return ≥ 120 on average (random ≈ 22)."""
+    """Double DQN, 3-step targets, prioritized replay: 3e4 steps (the benchmark uses 1e5 for
+    ≥ 400). Greedy return ≥ 120 on average (random ≈ 22). At 2e4 steps the same seeds ended at
+    119.5 on one machine (133.9, 96.3, 128.5): DQN's early learning is noisy; at 3e4 they reach
+    276 (287, 117, 424)."""
     out, returns = dqn_run
     assert np.isfinite(np.asarray(out.metrics["loss"])).all()
     assert returns.mean() >= 120, returns

@@ -5,6 +5,14 @@ so ``jax.vmap`` trains many seeds and hyperparameter settings in one compile. Di
 (categorical) and continuous (diagonal Gaussian, state-independent log-std) actions.
 Truncated episodes bootstrap from the value of the true final observation; terminated
 episodes do not.
+
+Laid out for small networks on CPU, where per-kernel overhead and matmul layouts dominate:
+only the actor runs inside the rollout's time loop (log-probabilities and values of the whole
+batch come from one batched pass afterwards), the env state travels through the loop as one
+packed vector, the batch is one array shuffled by one gather, the actor and critic towers are
+evaluated stacked and feature-major with a hand-written backward pass
+(:mod:`jaxrl.networks.actor_critic`), and the optimiser updates one flat vector. BENCHMARKS.md
+has the measurements behind each choice.
 """
 
 from __future__ import annotations
@@ -363,20 +371,21 @@ def evaluate_rollout(learner: Learner, params, traj: Transition, hp: PPOHParams)
 
 
 def make_batch(learner: Learner, traj: Transition, log_prob, value, adv, target) -> jax.Array:
-    """The feature-major training batch ``[num_rows, batch_size]`` (one array, one gather)."""
+    """The training batch as one array ``[batch_size, num_rows]`` (one gather shuffles it)."""
     n = learner.cfg.batch_size
     columns = [traj.obs.reshape(n, -1), traj.action.astype(jnp.float32).reshape(n, -1)]
     columns += [x.reshape(n, 1) for x in (log_prob, value, adv, target)]
-    return jnp.concatenate(columns, axis=1).T
+    return jnp.concatenate(columns, axis=1)
 
 
 def minibatches(learner: Learner, batch: jax.Array, key: jax.Array) -> jax.Array:
-    """Shuffled minibatches of every epoch, ``[epochs * minibatches, num_rows, size]``."""
+    """Shuffled feature-major minibatches of every epoch, ``[epochs * minibatches, num_rows,
+    size]``, from a batch ``[batch_size, num_rows]``."""
     cfg = learner.cfg
     perms = permutations(key, cfg.batch_size, cfg.update_epochs)
     steps = cfg.update_epochs * cfg.num_minibatches
-    mbs = batch[:, perms.reshape(-1)].reshape(learner.num_rows, steps, cfg.minibatch_size)
-    mbs = mbs.transpose(1, 0, 2)
+    mbs = batch[perms.reshape(-1)].reshape(steps, cfg.minibatch_size, learner.num_rows)
+    mbs = mbs.transpose(0, 2, 1)
     if cfg.normalize_advantages:
         # Each minibatch's advantages are normalised by their own mean and std; these do not
         # depend on the parameters, so every minibatch is normalised here at once.
