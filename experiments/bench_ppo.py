@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument(
         "--peak-gflops", type=float, default=0.0, help="matmul peak (default: measure it)"
     )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time the parts of an update, 1 seed"
+    )
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
 
@@ -77,11 +80,81 @@ def main() -> None:
         row.update(chunks=cfg.num_updates // size, chunked_run_s=round(chunked.run_s, 3),
                    chunked_overhead=round(chunked.run_s / res.run_s - 1, 3),
                    chunked_bit_identical=bool(same))  # fmt: skip
+    if args.breakdown:
+        row.update(breakdown(cfg, env, params))
     width = max(len(k) for k in row)
     for k, v in row.items():
         print(f"{k:<{width}}  {v}")
     if args.json:
         print(json.dumps(row))
+
+
+def breakdown(cfg, env, env_params) -> dict:
+    """Microseconds per update of one seed for each part, every part compiled and timed on
+    its own over ``num_updates`` updates: the rollout; the rollout plus evaluating it (log-probs,
+    values, GAE); plus building and shuffling the minibatches; and the SGD steps alone (on a
+    fixed random batch)."""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from jaxrl.agents import ppo
+    from jaxrl.networks import init_actor_critic
+
+    learner = ppo.make_learner(cfg, env, env_params)
+    hp = jax.tree.map(jnp.float32, ppo.PPOHParams())
+    tx = ppo.make_optimizer(cfg, hp)
+    p = learner.policy
+    params = init_actor_critic(jax.random.key(0), learner.obs_dim, p.num_actions, cfg.hidden)
+    obs, env_state = learner.venv.reset(jax.random.key(1), env_params)
+    keys = jax.random.split(jax.random.key(2), cfg.num_updates)
+
+    def timed(fn, *args):
+        compiled = jax.jit(fn).lower(*args).compile()
+        jax.block_until_ready(compiled(*args))
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            jax.block_until_ready(compiled(*args))
+            best = min(best, time.perf_counter() - t)
+        return round(best / cfg.num_updates * 1e6, 1)
+
+    def rollout_parts(depth):
+        def body(carry, key):
+            env_state, obs = carry
+            env_state, obs, traj = ppo.collect_rollout(learner, params, env_state, obs, key,
+                                                       env_params)  # fmt: skip
+            out = traj.obs.sum()
+            if depth > 0:
+                evaluated = ppo.evaluate_rollout(learner, params, traj, hp)
+                out += evaluated[2].sum()
+                if depth > 1:
+                    batch = ppo.make_batch(learner, traj, *evaluated)
+                    out += ppo.minibatches(learner, batch, key).sum()
+            return (env_state, obs), out
+
+        return lambda s, o, k: jax.lax.scan(body, (s, o), k)[1]
+
+    flat = ravel_pytree(params)[0]
+    batch = jax.random.normal(jax.random.key(3), (cfg.batch_size, learner.num_rows))
+    batch = batch.at[:, learner.obs_dim].set(0.0)  # a valid action column
+    mbs = ppo.minibatches(learner, batch, jax.random.key(4))
+
+    def sgd(flat, opt_state):
+        def body(carry, _):
+            flat, opt_state, _ = ppo.sgd_epochs(learner, tx, *carry, mbs, hp)
+            return (flat, opt_state), None
+
+        return jax.lax.scan(body, (flat, opt_state), None, cfg.num_updates)[0]
+
+    return {
+        "us_rollout": timed(rollout_parts(0), env_state, obs, keys),
+        "us_rollout_evaluate": timed(rollout_parts(1), env_state, obs, keys),
+        "us_rollout_evaluate_minibatches": timed(rollout_parts(2), env_state, obs, keys),
+        "us_sgd_steps": timed(sgd, flat, tx.init(flat)),
+    }
 
 
 if __name__ == "__main__":
