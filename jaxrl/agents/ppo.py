@@ -238,7 +238,7 @@ class Learner(NamedTuple):
 
     @property
     def num_rows(self) -> int:
-        """Rows of a feature-major batch: obs | action | log_prob | value | advantage | target."""
+        """Numbers per sample in a batch: obs | action | log_prob | value | advantage | target."""
         return self.obs_dim + self.action_rows + 4
 
 
@@ -258,9 +258,10 @@ def permutations(key: jax.Array, n: int, count: int) -> jax.Array:
     """``count`` independent random permutations of ``range(n)``, ``[count, n]`` int32.
 
     For ``n <= 4096`` each permutation is one sort of 32-bit words holding random high bits
-    above the index (XLA:CPU sorts one primitive array several times faster than the
-    key-value pair ``jax.random.permutation`` sorts). Items whose >= 20 random bits tie keep
-    their index order: ~``n^2 / 2^21`` pairs of a 4096-permutation, none in most small ones.
+    above the index: XLA:CPU sorts one primitive array several times faster than the
+    key-value pairs ``jax.random.permutation`` sorts (4 permutations of 512: 40 us instead of
+    203 us). Items whose >= 20 random bits tie keep their index order: ~``n^2 / 2^21`` pairs
+    of a 4096-permutation, none in most small ones.
     """
     bits = max(1, (n - 1).bit_length())
     if bits > 12:
