@@ -7,6 +7,7 @@ reported on one line (no traceback) with a non-zero exit code.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -73,8 +74,35 @@ def _print_table(rows: list[tuple[str, str]]) -> None:
         print(f"  {k:<{width}}  {v}")
 
 
+def _num_runs_from_argv(argv: list[str], sweep: bool) -> int:
+    """The number of runs a train/sweep command line asks for, read before anything imports
+    gymnax: gymnax creates arrays at import, which starts JAX's backend, after which
+    :func:`jaxrl.run.configure_cpu` can no longer set the number of CPU devices. Malformed
+    values count as the default; the full parser reports them afterwards."""
+    seeds, grid_sizes, i = 4, [], 0
+    while i < len(argv):
+        arg = argv[i]
+        name, _, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name == "--seeds":
+            value = inline or (argv[i + 1] if i + 1 < len(argv) else "")
+            seeds = int(value) if value.isdigit() and int(value) > 0 else 4
+        elif name == "--grid" and sweep:
+            j = i + 1
+            specs = [arg[len("--grid=") :]] if inline else []
+            while not inline and j < len(argv) and not argv[j].startswith("--"):
+                specs.append(argv[j])
+                j += 1
+            grid_sizes += [len([v for v in spec.split("=", 1)[-1].split(",") if v.strip()])
+                           for spec in specs]  # fmt: skip
+        i += 1
+    return seeds * math.prod(max(1, n) for n in grid_sizes)
+
+
 def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     """``jaxrl train`` (seeds) and ``jaxrl sweep`` (a grid of traced hparams x seeds)."""
+    from jaxrl.run import configure_cpu
+
+    configure_cpu(num_runs=_num_runs_from_argv(argv, sweep))
     import tyro
 
     from jaxrl._errors import unknown_name
@@ -93,9 +121,6 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     if sweep and not args.grid:
         raise CLIError("sweep needs at least one --grid NAME=V1,V2,...")
     num_runs = len(points) * args.seeds
-    from jaxrl.run import configure_cpu
-
-    configure_cpu(num_runs=num_runs)
 
     import numpy as np
 
@@ -264,7 +289,7 @@ def evaluate_command(argv: list[str]) -> int:
         raise CLIError(f"{run_dir}: no such run directory")
     from jaxrl.run import configure_cpu
 
-    configure_cpu(num_runs=1)
+    configure_cpu(num_runs=1)  # before jaxrl.run.evaluate imports gymnax
     from jaxrl.run.evaluate import evaluate_dir
 
     result = evaluate_dir(run_dir, episodes=args.episodes, perturb=args.perturb,

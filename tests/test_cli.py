@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -45,6 +46,9 @@ def test_train_writes_a_run_directory_and_refuses_to_overwrite(tmp_path, subproc
         assert (run / name).exists(), name
     summary = json.loads((run / "summary.json").read_text())
     assert len(summary["final_returns"]) == 2 and len(summary["params_sha256"]) == 64
+    # One CPU device per run up to the cores there are: the CPU settings took effect.
+    cores = len(os.sched_getaffinity(0))
+    assert len(json.loads((run / "config.json").read_text())["devices"]) == min(2, cores)
     before = (run / "summary.json").read_text()
     again = jaxrl(*args, env=subprocess_env)
     assert again.returncode != 0 and "already exists" in again.stderr
@@ -92,3 +96,20 @@ def test_compare_prints_iqm_and_probability_of_improvement(tmp_path, subprocess_
     assert "0.06" in out.stdout and (tmp_path / "c.png").exists()
     missing = jaxrl("compare", str(tmp_path / "nope"), env=subprocess_env)
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,sweep,runs",
+    [
+        (["--env", "CartPole-v1", "--seeds", "16"], False, 16),
+        (["--seeds=3"], False, 3),
+        ([], False, 4),
+        (["--seeds", "zero"], False, 4),
+        (["--grid", "lr=1e-4,3e-4,1e-3", "--grid", "gamma=0.9,0.99", "--seeds", "2"], True, 12),
+        (["--grid", "lr=1,2", "gamma=3,4,5"], True, 24),
+    ],
+)
+def test_runs_are_counted_before_jax_starts(argv, sweep, runs):
+    from jaxrl.cli import _num_runs_from_argv
+
+    assert _num_runs_from_argv(argv, sweep) == runs

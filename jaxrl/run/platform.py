@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 
 def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -> int:
@@ -17,19 +18,28 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     LLVM's optimisation level is set to 1: on these programs it compiles ~30 % faster than
     the default with no slower code. On CPUs with AVX-512, XLA's kernels use 512-bit vectors
     (~7 % faster PPO updates than its default of 256). OpenBLAS is kept to one thread. Call
-    before any JAX computation; settings a user already made in ``XLA_FLAGS``,
-    ``PJRT_NPROC`` or ``OPENBLAS_NUM_THREADS`` and an already started backend are left as
-    they are (BENCHMARKS.md has the measurements).
+    before any JAX array exists (gymnax creates some when it is imported, so before importing
+    gymnax or :mod:`jaxrl.envs`; a late call warns and changes nothing). Settings a user
+    already made in ``XLA_FLAGS``, ``PJRT_NPROC`` or ``OPENBLAS_NUM_THREADS`` are kept
+    (BENCHMARKS.md has the measurements).
 
     Args:
       num_devices: CPU devices to expose (default: the cores this process may use).
       num_runs: if given, no more devices than runs (an idle extra device still costs time).
 
     Returns:
-      the number of CPU devices requested.
+      the number of CPU devices requested (the number there are, after a late call).
     """
     import jax
 
+    if _backend_started():
+        warnings.warn(
+            "configure_cpu: JAX's backend has already started, so the CPU settings do not "
+            "apply to this process; call configure_cpu before anything creates a JAX array "
+            "(importing gymnax or jaxrl.envs does)",
+            stacklevel=2,
+        )
+        return len(jax.devices())
     n = num_devices or len(os.sched_getaffinity(0))
     if num_runs is not None:
         n = max(1, min(n, num_runs))
@@ -48,11 +58,14 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("PJRT_NPROC", "1")  # read when the CPU client starts
     if "xla_force_host_platform_device_count" not in flags:
-        try:
-            jax.config.update("jax_num_cpu_devices", n)
-        except RuntimeError:  # backend already initialised
-            pass
+        jax.config.update("jax_num_cpu_devices", n)
     return n
+
+
+def _backend_started() -> bool:
+    from jax._src import xla_bridge
+
+    return bool(xla_bridge._backends)
 
 
 def _has_avx512() -> bool:
