@@ -81,7 +81,9 @@ def matmul_peak_gflops(n: int = 1024, reps: int = 20, devices=None) -> float:
 
     Every device multiplies its own ``n x n`` matrices at the same time (one compiled
     program, sharded), so with :func:`configure_cpu`'s one device per core this is the
-    machine's usable peak; with one device it is one core's.
+    machine's usable peak. A subset of the devices is not a subset of the cores: a device's
+    large matmuls also use the runtime threads of idle devices (device 0 of two alone: ~1.9x
+    one core), so only with one device exposed is this one core's peak.
     """
     import time
 
