@@ -463,12 +463,13 @@ def make_train(config: PPOConfig, env, env_params):
     """
     learner = make_learner(config, env, env_params)
     cfg, policy = learner.cfg, learner.policy
+    default_env_params = env_params
 
     def _as_f32(hparams):
         return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
 
     def init(key: jax.Array, hparams: PPOHParams, env_params=None) -> PPOState:
-        env_params = learner_env_params if env_params is None else env_params
+        env_params = default_env_params if env_params is None else env_params
         k_init, k_reset, k_run = jax.random.split(key, 3)
         params = init_actor_critic(k_init, learner.obs_dim, policy.num_actions, cfg.hidden,
                                    not policy.discrete)  # fmt: skip
@@ -484,7 +485,7 @@ def make_train(config: PPOConfig, env, env_params):
         )
 
     def run(state: PPOState, hparams: PPOHParams, num_updates: int, env_params=None):
-        env_params = learner_env_params if env_params is None else env_params
+        env_params = default_env_params if env_params is None else env_params
         hp = _as_f32(hparams)
         step = functools.partial(update, learner, make_optimizer(cfg, hp), hp, env_params)
         return jax.lax.scan(lambda s, _: step(s), state, None, num_updates)
@@ -495,7 +496,6 @@ def make_train(config: PPOConfig, env, env_params):
         state, metrics = run(state, hparams, cfg.num_updates, env_params)
         return TrainResult(state=state, metrics=metrics)
 
-    learner_env_params = env_params
     # The pieces, for running in chunks (progress, checkpoints): ``train`` is
     # ``run(init(key, hp), hp, num_updates)`` and running ``run`` in several chunks gives the
     # same bits as one call.
