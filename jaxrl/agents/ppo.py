@@ -296,7 +296,7 @@ def ppo_loss(learner: Learner, params, mb: jax.Array, hp: PPOHParams):
     obs_t, rest = mb[:d], mb[d:]
     action = rest[0].astype(jnp.int32) if policy.discrete else rest[: learner.action_rows]
     old_log_prob, old_value, adv, target = rest[learner.action_rows :]
-    out = towers({"hidden": params["hidden"], "head": params["head"]}, obs_t, cfg.activation)
+    out = towers(select_towers(params), obs_t, cfg.activation)
     value = out[CRITIC, 0]
     log_prob, entropy = policy.log_prob_entropy(params, out[ACTOR], action)
     log_ratio = log_prob - old_log_prob
@@ -328,8 +328,7 @@ def collect_rollout(learner: Learner, params, env_state, obs, key, env_params):
     shape = (cfg.num_steps, cfg.num_envs, policy.num_actions)
     draw = jax.random.gumbel if policy.discrete else jax.random.normal
     noise, prepared = draw(k_noise, shape), venv.prepare(k_env, cfg.num_steps, env_params)
-    actor = {k: v for k, v in params.items() if k not in ("hidden", "head")}
-    actor.update(select_towers(params, ACTOR_ONLY))
+    actor = {**params, **select_towers(params, ACTOR_ONLY)}
 
     def env_step(carry, xs):
         env_state, obs = carry
@@ -358,8 +357,7 @@ def evaluate_rollout(learner: Learner, params, traj: Transition, hp: PPOHParams)
     """
     cfg, policy = learner.cfg, learner.policy
     n, shape = cfg.batch_size, (cfg.num_steps, cfg.num_envs)
-    net = {"hidden": params["hidden"], "head": params["head"]}
-    out = towers(net, traj.obs.reshape(n, -1).T, cfg.activation)
+    out = towers(select_towers(params), traj.obs.reshape(n, -1).T, cfg.activation)
     action = traj.action.reshape(n) if policy.discrete else traj.action.reshape(n, -1).T
     log_prob, _ = policy.log_prob_entropy(params, out[ACTOR], action)
     final_t = traj.final_obs.reshape(n, -1).T

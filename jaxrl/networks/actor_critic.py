@@ -61,10 +61,11 @@ def init_actor_critic(
     return params
 
 
-def select_towers(params: dict, towers_slice: slice) -> dict:
-    """The layers of some towers only (e.g. ``slice(0, 1)``: the actor), for cheaper forwards."""
+def select_towers(params: dict, towers_slice: slice | None = None) -> dict:
+    """The stacked layers of ``params`` (what :func:`towers` takes; no ``log_std``), or those
+    of some towers only (e.g. ``slice(0, 1)``: the actor), for cheaper forwards."""
     net = {"hidden": params["hidden"], "head": params["head"]}
-    return jax.tree.map(lambda x: x[towers_slice], net)
+    return net if towers_slice is None else jax.tree.map(lambda x: x[towers_slice], net)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -149,7 +150,7 @@ def apply_actor_critic(params: dict, obs: jax.Array, activation: str = "tanh"):
     """
     batch = obs.shape[:-1]
     x_t = jnp.reshape(obs, (-1, obs.shape[-1])).T
-    out = towers({"hidden": params["hidden"], "head": params["head"]}, x_t, activation)
+    out = towers(select_towers(params), x_t, activation)
     actor = jnp.reshape(out[ACTOR].T, batch + out.shape[1:2])
     value = jnp.reshape(out[CRITIC, 0], batch)
     return actor, value
