@@ -153,7 +153,8 @@ def test_packing_round_trips_every_leaf_type_exactly():
     assert make_packer({"h": jnp.zeros(2, jnp.float16)}) is None
 
     def step(carry, x):
-        return {**carry, "i": carry["i"] + x, "f": carry["f"] * 2}, carry["i"].sum()
+        ys = {"sum": carry["i"].sum(), "b": carry["b"], "f": carry["f"], "k": carry["k"]}
+        return {**carry, "i": carry["i"] + x, "f": carry["f"] * 2}, ys
 
     xs = jnp.arange(5, dtype=jnp.int32)
     want = jax.lax.scan(step, tree, xs)

@@ -7,6 +7,8 @@ import pytest
 
 from jaxrl import envs
 from jaxrl.agents import ppo
+from jaxrl.losses import generalized_advantage_estimation
+from jaxrl.networks import apply_actor_critic, init_actor_critic
 from jaxrl.run import run_seeds
 
 # A configuration that solves CartPole within 1e5 steps (see the learning test).
@@ -150,3 +152,47 @@ def test_log_prob_and_entropy_match_reference(discrete):
     lp, ent = policy.log_prob_entropy(params, out, action)
     np.testing.assert_allclose(lp, want_lp, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ent, want_ent, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_sampled_log_prob_is_the_policy_log_prob(discrete):
+    policy = ppo.Policy(discrete, num_actions=3, activation="tanh")
+    net = init_actor_critic(jax.random.key(0), 5, 3, (8,), continuous=not discrete)
+    obs = jax.random.normal(jax.random.key(1), (7, 5))
+    draw = jax.random.gumbel if discrete else jax.random.normal
+    action, log_prob = policy.sample(net, obs, draw(jax.random.key(2), (7, 3)))
+    out = policy.actor_out(net, obs.T)
+    want, _ = policy.log_prob_entropy(net, out, action if discrete else action.T)
+    np.testing.assert_allclose(log_prob, want, rtol=1e-5, atol=1e-5)
+
+
+def test_evaluation_bootstraps_from_final_observations():
+    """Values and advantages equal the definition (the critic on every final observation),
+    with truncations several per env, terminations, and both at once."""
+    env, params = envs.make("CartPole-v1")
+    cfg = ppo.PPOConfig(num_envs=3, num_steps=6, num_minibatches=2)
+    learner = ppo.make_learner(cfg, env, params)
+    net = init_actor_critic(jax.random.key(0), 4, 2, (16, 16))
+    ks = jax.random.split(jax.random.key(1), 6)
+    shape = (cfg.num_steps, cfg.num_envs)
+    obs = jax.random.normal(ks[0], shape + (4,))
+    final = jnp.concatenate([obs[1:], jax.random.normal(ks[1], (1, 3, 4))])
+    done = jax.random.bernoulli(ks[2], 0.5, shape)
+    terminated = done & jax.random.bernoulli(ks[3], 0.5, shape)
+    final = jnp.where(done[..., None], jax.random.normal(ks[4], shape + (4,)), final)
+    traj = ppo.Transition(
+        obs=obs, action=jnp.zeros(shape, jnp.int32), log_prob=jnp.zeros(shape),
+        reward=jax.random.normal(ks[5], shape), terminated=terminated, done=done,
+        final_obs=final, episode_return=jnp.zeros(shape),
+    )  # fmt: skip
+    hp = jax.tree.map(jnp.float32, ppo.PPOHParams())
+    assert int((done & ~terminated).sum()) > cfg.num_envs  # some env truncates twice
+    _, value, adv, target = jax.jit(ppo.evaluate_rollout, static_argnums=0)(learner, net, traj, hp)
+    _, v_all = apply_actor_critic(net, obs)
+    _, v_final = apply_actor_critic(net, final)
+    want = jax.vmap(generalized_advantage_estimation, (1, 1, 1, 1, 1, None, None), 1)(
+        traj.reward, v_all, v_final, terminated, done, hp.gamma, hp.gae_lambda
+    )
+    np.testing.assert_allclose(value, v_all, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(adv, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(target, want + v_all, rtol=1e-5, atol=1e-5)

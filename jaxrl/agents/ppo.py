@@ -154,6 +154,7 @@ class Transition(NamedTuple):
 
     obs: jax.Array
     action: jax.Array
+    log_prob: jax.Array  # of the action, under the policy that acted
     reward: jax.Array
     terminated: jax.Array
     done: jax.Array  # terminated or truncated: an episode ended (and its return is known)
@@ -186,15 +187,23 @@ class Policy(NamedTuple):
         return towers(select_towers(params, ACTOR_ONLY), obs_t, self.activation)[0]
 
     def sample(self, params, obs, noise):
-        """Actions ``[B]`` (``[B, A]``) for observations ``[B, D]`` from pre-drawn noise.
+        """Actions ``[B]`` (``[B, A]``) and their log-probabilities ``[B]`` for observations
+        ``[B, D]``, from pre-drawn noise.
 
         ``noise`` is ``[B, A]``: Gumbel for discrete actions (the argmax of logits + noise
         samples the softmax), N(0, 1) for continuous ones.
         """
-        out = self.actor_out(params, obs.T).T
+        out_t = self.actor_out(params, obs.T)
         if self.discrete:
-            return jnp.argmax(out + noise, axis=-1).astype(jnp.int32)
-        return out + jnp.exp(params["log_std"]) * noise
+            action = jnp.argmax(out_t.T + noise, axis=-1).astype(jnp.int32)
+            # log softmax at the action, each exp read once (so it fuses into one loop).
+            rows = [out_t[a] for a in range(self.num_actions)]
+            m = functools.reduce(jnp.maximum, rows)
+            log_z = jnp.log(sum(jnp.exp(r - m) for r in rows))
+            chosen = sum(jnp.where(action == a, r, 0.0) for a, r in enumerate(rows))
+            return action, chosen - m - log_z
+        action = out_t.T + jnp.exp(params["log_std"]) * noise
+        return action, self.log_prob_entropy(params, out_t, action.T)[0]
 
     def log_prob_entropy(self, params, out, action):
         """``log pi(action)`` and the entropy ``[B]`` from actor outputs ``[A, B]``.
@@ -333,13 +342,13 @@ def collect_rollout(learner: Learner, params, env_state, obs, key, env_params):
     def env_step(carry, xs):
         env_state, obs = carry
         noise_t, prepared_t = xs
-        action = policy.sample(actor, obs, noise_t)
+        action, log_prob = policy.sample(actor, obs, noise_t)
         next_obs, env_state, reward, terminated, truncated, info = venv.step_prepared(
             prepared_t, env_state, action, env_params
         )
         done = jnp.logical_or(terminated, truncated)
-        tr = Transition(obs, action, reward, terminated, done, info["final_observation"],
-                        info["episode_return"])  # fmt: skip
+        tr = Transition(obs, action, log_prob, reward, terminated, done,
+                        info["final_observation"], info["episode_return"])  # fmt: skip
         return (env_state, next_obs), tr
 
     (env_state, obs), traj = scan_packed(env_step, (env_state, obs), (noise, prepared))
@@ -349,24 +358,45 @@ def collect_rollout(learner: Learner, params, env_state, obs, key, env_params):
 def evaluate_rollout(learner: Learner, params, traj: Transition, hp: PPOHParams):
     """Log-probabilities, values, GAE advantages and value targets, ``[T, E]`` each.
 
-    Both towers run once on the whole batch of observations, the critic once more on the
-    final observations (the state each transition reached, before any reset):
-    ``v(s_{t+1})`` is the value of the final observation, so truncated episodes bootstrap from
-    their true last state. The log-probabilities are those of the policy that acted (the
-    parameters have not changed since the rollout).
+    The log-probabilities are those the rollout recorded (the policy that acted; the
+    parameters have not changed since). ``v(s_{t+1})`` is the value of each transition's final
+    observation (the state it reached, before any reset), so truncated episodes bootstrap from
+    their true last state. Where no episode ended, that is the next step's observation: the
+    critic runs once on the batch of observations plus the final observations of the last
+    step, and then only on truncated steps (see :func:`bootstrap_truncated`).
     """
-    cfg, policy = learner.cfg, learner.policy
+    cfg = learner.cfg
     n, shape = cfg.batch_size, (cfg.num_steps, cfg.num_envs)
-    out = towers(select_towers(params), traj.obs.reshape(n, -1).T, cfg.activation)
-    action = traj.action.reshape(n) if policy.discrete else traj.action.reshape(n, -1).T
-    log_prob, _ = policy.log_prob_entropy(params, out[ACTOR], action)
-    final_t = traj.final_obs.reshape(n, -1).T
-    v_tp1 = towers(select_towers(params, CRITIC_ONLY), final_t, cfg.activation)[0, 0]
-    value, v_tp1 = out[CRITIC, 0].reshape(shape), v_tp1.reshape(shape)
+    critic = select_towers(params, CRITIC_ONLY)
+    obs = jnp.concatenate([traj.obs.reshape(n, -1), traj.final_obs[-1]])
+    v = towers(critic, obs.T, cfg.activation)[0, 0]
+    value = v[:n].reshape(shape)
+    v_tp1 = bootstrap_truncated(learner, critic, traj, v[cfg.num_envs :])
     gae = jax.vmap(generalized_advantage_estimation, (1, 1, 1, 1, 1, None, None), 1)
     adv = gae(traj.reward, value, v_tp1, traj.terminated, traj.done, hp.gamma,
               hp.gae_lambda)  # fmt: skip
-    return log_prob.reshape(shape), value, adv, adv + value
+    return traj.log_prob, value, adv, adv + value
+
+
+def bootstrap_truncated(learner: Learner, critic, traj: Transition, v_next: jax.Array):
+    """``v_next`` (values of the next observations, flat ``[T * E]``) with the values of the
+    final observations put in at truncated steps ``-> [T, E]``.
+
+    The critic runs on them one at a time: a rollout holds few truncations (none in most).
+    """
+    cfg = learner.cfg
+    n, act = cfg.batch_size, cfg.activation
+    todo = jnp.logical_and(traj.done, jnp.logical_not(traj.terminated)).reshape(n)
+    final = traj.final_obs.reshape(n, -1)
+
+    def evaluate_one(carry):
+        v, todo = carry
+        i = jnp.argmax(todo)
+        v_i = towers(critic, jax.lax.dynamic_slice_in_dim(final, i, 1).T, act)[0, 0, 0]
+        return v.at[i].set(v_i), todo.at[i].set(False)
+
+    v_next, _ = jax.lax.while_loop(lambda c: jnp.any(c[1]), evaluate_one, (v_next, todo))
+    return v_next.reshape(cfg.num_steps, cfg.num_envs)
 
 
 def make_batch(learner: Learner, traj: Transition, log_prob, value, adv, target) -> jax.Array:

@@ -46,19 +46,20 @@ class Packer(NamedTuple):
         return jnp.concatenate(words)
 
     def unpack(self, packed: jax.Array):
-        leaves, start = [], 0
+        """The tree back from ``[..., width]`` words (leading axes are kept on every leaf)."""
+        leaves, start, lead = [], 0, packed.shape[:-1]
         for leaf in self.leaves:
-            x = packed[start : start + leaf.size]
+            x = packed[..., start : start + leaf.size]
             start += leaf.size
             if leaf.is_key:
                 data = jax.lax.bitcast_convert_type(x, jnp.uint32)
-                x = jax.random.wrap_key_data(data.reshape(leaf.shape + (-1,)))
+                x = jax.random.wrap_key_data(data.reshape(lead + leaf.shape + (-1,)))
             elif leaf.dtype == jnp.bool_:
-                x = (x != 0).reshape(leaf.shape)
+                x = (x != 0).reshape(lead + leaf.shape)
             elif leaf.dtype == jnp.float32:
-                x = x.reshape(leaf.shape)
+                x = x.reshape(lead + leaf.shape)
             else:
-                x = jax.lax.bitcast_convert_type(x, leaf.dtype).reshape(leaf.shape)
+                x = jax.lax.bitcast_convert_type(x, leaf.dtype).reshape(lead + leaf.shape)
             leaves.append(x)
         return jax.tree.unflatten(self.treedef, leaves)
 
@@ -84,18 +85,21 @@ def make_packer(template) -> Packer | None:
 
 
 def scan_packed(f, init, xs, length: int | None = None):
-    """``jax.lax.scan(f, init, xs, length)`` with the carry packed between steps.
+    """``jax.lax.scan(f, init, xs, length)`` with the carry packed between steps, and each
+    step's outputs packed too (one row written per step instead of one per output leaf).
 
-    Falls back to a plain scan when some leaf of the carry cannot be packed exactly; the
-    results are the same bits either way.
+    Carry or outputs that cannot be packed exactly travel as they are; the results are the
+    same bits either way.
     """
     packer = make_packer(init)
     if packer is None:
         return jax.lax.scan(f, init, xs, length)
+    x0 = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), xs)
+    y_packer = make_packer(jax.eval_shape(lambda c, x: f(c, x)[1], init, x0))
 
     def step(packed, x):
         carry, y = f(packer.unpack(packed), x)
-        return packer.pack(carry), y
+        return packer.pack(carry), (y if y_packer is None else y_packer.pack(y))
 
     packed, ys = jax.lax.scan(step, packer.pack(init), xs, length)
-    return packer.unpack(packed), ys
+    return packer.unpack(packed), (ys if y_packer is None else y_packer.unpack(ys))
