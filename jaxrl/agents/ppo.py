@@ -391,9 +391,12 @@ def bootstrap_truncated(learner: Learner, critic, traj: Transition, v_next: jax.
 
     def evaluate_one(carry):
         v, todo = carry
-        i = jnp.argmax(todo)
-        v_i = towers(critic, jax.lax.dynamic_slice_in_dim(final, i, 1).T, act)[0, 0, 0]
-        return v.at[i].set(v_i), todo.at[i].set(False)
+        # The first truncated step, picked by a one-hot vector (no gather or scatter: these
+        # stay cheap to compile under vmap).
+        first = jnp.arange(n) == jnp.argmax(todo)
+        obs_t = (first.astype(final.dtype) @ final)[:, None]
+        v_i = towers(critic, obs_t, act)[0, 0, 0]
+        return jnp.where(first, v_i, v), jnp.logical_and(todo, jnp.logical_not(first))
 
     v_next, _ = jax.lax.while_loop(lambda c: jnp.any(c[1]), evaluate_one, (v_next, todo))
     return v_next.reshape(cfg.num_steps, cfg.num_envs)
