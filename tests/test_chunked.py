@@ -2,11 +2,15 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import ROOT
@@ -42,6 +46,32 @@ def test_resume_checks_the_fingerprint(train, tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         run_chunked(train, 2, hp, chunk_updates=20, progress=False,
                     checkpoint_dir=tmp_path / "none", resume=True)  # fmt: skip
+
+
+def test_checkpoint_of_a_state_with_empty_leaves_resumes(tmp_path):
+    """MJX states hold zero-size arrays (no contacts); orbax cannot write those."""
+
+    def init(key, hp):
+        return {"x": jnp.zeros(3), "none": jnp.zeros((0, 2)), "key": key}
+
+    def run(state, hp, n):
+        def step(s, _):
+            key, k = jax.random.split(s["key"])
+            x = s["x"] + hp * jax.random.normal(k, (3,))
+            return {**s, "x": x, "key": key}, {"episode_return": x.sum()}
+
+        return jax.lax.scan(step, state, None, n)
+
+    train = SimpleNamespace(init=init, run=run, num_updates=6, steps_per_update=1)
+    want = run_chunked(train, 2, jnp.float32(1.0), chunk_updates=2, progress=False)
+    ckpt = tmp_path / "c"
+    run_chunked(train, 2, jnp.float32(1.0), chunk_updates=2, progress=False,
+                checkpoint_dir=ckpt)  # fmt: skip
+    shutil.rmtree(ckpt / "3")  # resume from the checkpoint after chunk 2 of 3
+    got = run_chunked(train, 2, jnp.float32(1.0), chunk_updates=2, progress=False,
+                      checkpoint_dir=ckpt, resume=True)  # fmt: skip
+    np.testing.assert_array_equal(got.output.state["x"], want.output.state["x"])
+    assert got.output.state["none"].shape == (2, 0, 2)
 
 
 def test_chunk_size_divides_the_updates():

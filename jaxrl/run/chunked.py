@@ -51,9 +51,12 @@ def _manager(directory: Path):
 def _save(manager, step: int, state, metrics: list) -> None:
     import orbax.checkpoint as ocp
 
-    # Leaves by index, restored into the structure of a freshly initialised state.
+    # Leaves by index, restored into the structure of a freshly initialised state. Empty
+    # leaves (MJX data of a model without contacts has some) hold nothing and orbax cannot
+    # write them: they are left out and rebuilt from the template.
     leaves = jax.tree.leaves(to_host(state, _runs(state)))
-    tree = {"state": {f"{i:05d}": x for i, x in enumerate(leaves)}, "metrics": _stack(metrics)}
+    saved = {f"{i:05d}": x for i, x in enumerate(leaves) if np.size(x)}
+    tree = {"state": saved, "metrics": _stack(metrics)}
     manager.save(step, args=ocp.args.StandardSave(tree))
     manager.wait_until_finished()
 
@@ -197,12 +200,14 @@ def _restore(directory: Path, meta: Path, template, sharding, run_fingerprint, n
         return arr
 
     saved_state = tree.get("state") or {}
-    leaves = [saved_state[k] for k in sorted(saved_state)]
     templates, treedef = jax.tree.flatten(template)
-    if len(leaves) != len(templates) or any(
-        np.shape(a) != _host_like(b).shape for a, b in zip(leaves, templates, strict=True)
+    likes = {f"{i:05d}": _host_like(x) for i, x in enumerate(templates)}
+    stored = {k for k, like in likes.items() if like.size}
+    if set(saved_state) != stored or any(
+        np.shape(saved_state[k]) != likes[k].shape for k in stored
     ):
         raise CheckpointError(f"{directory / str(step)}: state does not match this run")
+    leaves = [saved_state.get(k, likes[k]) for k in sorted(likes)]
     state = treedef.unflatten([put(a, b) for a, b in zip(leaves, templates, strict=True)])
     metrics = [{k: np.asarray(v) for k, v in tree["metrics"].items()}]
     return state, metrics, step
