@@ -382,23 +382,25 @@ def bootstrap_truncated(learner: Learner, critic, traj: Transition, v_next: jax.
     """``v_next`` (values of the next observations, flat ``[T * E]``) with the values of the
     final observations put in at truncated steps ``-> [T, E]``.
 
-    The critic runs on them one at a time: a rollout holds few truncations (none in most).
+    The critic runs on the truncated steps' final observations ``num_envs`` at a time: one
+    small pass in a rollout with few truncations, none in one without.
     """
     cfg = learner.cfg
-    n, act = cfg.batch_size, cfg.activation
+    n, k = cfg.batch_size, cfg.num_envs
     todo = jnp.logical_and(traj.done, jnp.logical_not(traj.terminated)).reshape(n)
     final = traj.final_obs.reshape(n, -1)
 
-    def evaluate_one(carry):
+    def evaluate_some(carry):
         v, todo = carry
-        # The first truncated step, picked by a one-hot vector (no gather or scatter: these
-        # stay cheap to compile under vmap).
-        first = jnp.arange(n) == jnp.argmax(todo)
-        obs_t = (first.astype(final.dtype) @ final)[:, None]
-        v_i = towers(critic, obs_t, act)[0, 0, 0]
-        return jnp.where(first, v_i, v), jnp.logical_and(todo, jnp.logical_not(first))
+        rank = jnp.cumsum(todo.astype(jnp.int32)) - 1  # order among the remaining ones
+        pick = jnp.logical_and(todo, rank < k)
+        # The index of the j-th remaining one (0 where there is none: evaluated, unused).
+        idx = jnp.argmax(jnp.logical_and(todo, rank == jnp.arange(k)[:, None]), axis=1)
+        v_k = towers(critic, final[idx].T, cfg.activation)[0, 0]
+        v = jnp.where(pick, v_k[jnp.clip(rank, 0, k - 1)], v)
+        return v, jnp.logical_and(todo, jnp.logical_not(pick))
 
-    v_next, _ = jax.lax.while_loop(lambda c: jnp.any(c[1]), evaluate_one, (v_next, todo))
+    v_next, _ = jax.lax.while_loop(lambda c: jnp.any(c[1]), evaluate_some, (v_next, todo))
     return v_next.reshape(cfg.num_steps, cfg.num_envs)
 
 
