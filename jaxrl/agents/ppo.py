@@ -32,6 +32,7 @@ from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_positive_ints, unknown_name
 from jaxrl.envs.packing import scan_packed
 from jaxrl.losses import (
+    categorical_ppo_terms,
     clipped_surrogate_loss,
     clipped_value_loss,
     generalized_advantage_estimation,
@@ -307,19 +308,23 @@ def ppo_loss(learner: Learner, params, mb: jax.Array, hp: PPOHParams):
     old_log_prob, old_value, adv, target = rest[learner.action_rows :]
     out = towers(select_towers(params), obs_t, cfg.activation)
     value = out[CRITIC, 0]
-    log_prob, entropy = policy.log_prob_entropy(params, out[ACTOR], action)
-    log_ratio = log_prob - old_log_prob
-    ratio = jnp.exp(log_ratio)
-    if cfg.clip_value:
-        value_loss = clipped_value_loss(value, old_value, target, hp.clip_eps)
+    if policy.discrete:
+        terms = categorical_ppo_terms(out[ACTOR], value, rest[0], old_log_prob, old_value, adv,
+                                      target, hp.clip_eps, cfg.clip_value)  # fmt: skip
     else:
-        value_loss = 0.5 * jnp.square(value - target)
-    terms = jnp.stack([
-        clipped_surrogate_loss(ratio, adv, hp.clip_eps),
-        value_loss,
-        entropy,
-        (ratio - 1.0) - log_ratio,  # approximate KL(old || new)
-    ])  # fmt: skip
+        log_prob, entropy = policy.log_prob_entropy(params, out[ACTOR], action)
+        log_ratio = log_prob - old_log_prob
+        ratio = jnp.exp(log_ratio)
+        if cfg.clip_value:
+            value_loss = clipped_value_loss(value, old_value, target, hp.clip_eps)
+        else:
+            value_loss = 0.5 * jnp.square(value - target)
+        terms = jnp.stack([
+            clipped_surrogate_loss(ratio, adv, hp.clip_eps),
+            value_loss,
+            entropy,
+            (ratio - 1.0) - log_ratio,  # approximate KL(old || new)
+        ])  # fmt: skip
     # Four means as one matrix-vector product (cheaper on CPU than four reductions).
     policy_loss, value_loss, ent, approx_kl = terms @ jnp.full(mb.shape[1], 1.0 / mb.shape[1])
     total = policy_loss + hp.vf_coef * value_loss - hp.ent_coef * ent

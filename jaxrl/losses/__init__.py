@@ -1,7 +1,7 @@
 """Loss and return math, written unbatched and time-indexed."""
 
 from jaxrl.losses.gae import generalized_advantage_estimation
-from jaxrl.losses.ppo import clipped_surrogate_loss, clipped_value_loss
+from jaxrl.losses.ppo import categorical_ppo_terms, clipped_surrogate_loss, clipped_value_loss
 from jaxrl.losses.value_learning import (
     double_q_target,
     huber_loss,
@@ -18,6 +18,7 @@ from jaxrl.losses.value_transform import (
 )
 
 __all__ = [
+    "categorical_ppo_terms",
     "categorical_to_scalar",
     "clipped_surrogate_loss",
     "clipped_value_loss",
