@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxrl.networks import actor_critic as ac
+from jaxrl.networks.initializers import orthogonal_weights
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
@@ -62,3 +63,37 @@ def test_apply_matches_two_independent_mlps():
     logits, value = ac.apply_actor_critic(params, obs)
     np.testing.assert_allclose(logits, mlp(ac.ACTOR, obs), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(value, mlp(ac.CRITIC, obs)[..., 0], rtol=1e-5, atol=1e-6)
+
+
+def test_orthogonal_weights_are_scaled_orthogonal_and_independent():
+    shapes = [(4, 64), (4, 64), (64, 64), (64, 2), (64, 1), (3, 5)]
+    scales = [2.0, 2.0, 1.0, 0.01, 1.0, 1.0]
+    weights = orthogonal_weights(jax.random.key(0), shapes, scales)
+    for w, shape, scale in zip(weights, shapes, scales, strict=True):
+        assert w.shape == shape
+        gram = w.T @ w if shape[0] >= shape[1] else w @ w.T
+        np.testing.assert_allclose(gram, scale**2 * np.eye(min(shape)), atol=1e-5 * scale**2)
+    # The two actor/critic twins are different draws.
+    assert not np.allclose(weights[0], weights[1])
+
+
+def test_orthogonal_weights_have_the_uniform_distribution():
+    """Each entry of a uniformly random n x k orthonormal frame has mean 0 and variance 1/n,
+    and the sign correction leaves no bias towards positive diagonals; a narrow frame taken
+    from a wide group's QR has the same law as one drawn alone."""
+    keys = jax.random.split(jax.random.key(1), 4000)
+    draw = jax.vmap(lambda k: orthogonal_weights(k, [(8, 2), (8, 8)], [1.0, 1.0]))
+    narrow, square = draw(keys)
+    for w in (narrow, square[:, :, :2]):
+        np.testing.assert_allclose(np.mean(w, axis=0), 0.0, atol=0.03)
+        np.testing.assert_allclose(np.mean(w**2, axis=0), 1 / 8, atol=0.015)
+    alone = jax.vmap(lambda k: jax.nn.initializers.orthogonal()(k, (8, 2)))(keys)
+    for q in (0.1, 0.5, 0.9):
+        np.testing.assert_allclose(
+            np.quantile(narrow[:, 0, 0], q), np.quantile(alone[:, 0, 0], q), atol=0.03
+        )
+
+
+def test_orthogonal_weights_checks_its_arguments():
+    with pytest.raises(ValueError, match="scales"):
+        orthogonal_weights(jax.random.key(0), [(2, 3)], [1.0, 2.0])

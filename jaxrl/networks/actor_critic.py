@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.networks.initializers import orthogonal_weights
+
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu, "silu": jax.nn.silu}
 
 ACTOR, CRITIC = 0, 1
@@ -42,15 +44,20 @@ def init_actor_critic(
     "b": [2, A]}}`` (plus ``"log_std": [A]`` for a continuous actor).
     """
     sizes = [obs_dim, *hidden]
-    keys = jax.random.split(key, 2 * len(hidden) + 2)
-    gain = jax.nn.initializers.orthogonal(np.sqrt(2.0))
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        w = jnp.stack([gain(keys[2 * i + t], (n_in, n_out)).T for t in range(2)])
-        layers.append({"w": w, "b": jnp.zeros((2, n_out))})
-    last = sizes[-1]
-    actor = jax.nn.initializers.orthogonal(actor_head_scale)(keys[-2], (last, num_outputs)).T
-    critic = jax.nn.initializers.orthogonal(1.0)(keys[-1], (last, 1)).T
+    layer_shapes = list(zip(sizes[:-1], sizes[1:], strict=True))
+    gain = float(np.sqrt(2.0))
+    # Two of each hidden layer (actor, critic), then the actor head and the value head.
+    shapes = [s for s in layer_shapes for _ in range(2)] + [
+        (sizes[-1], num_outputs),
+        (sizes[-1], 1),
+    ]
+    scales = [gain] * (2 * len(layer_shapes)) + [actor_head_scale, 1.0]
+    weights = orthogonal_weights(key, shapes, scales)
+    layers = [
+        {"w": jnp.stack([weights[2 * i].T, weights[2 * i + 1].T]), "b": jnp.zeros((2, n_out))}
+        for i, (_, n_out) in enumerate(layer_shapes)
+    ]
+    actor, critic = weights[-2].T, weights[-1].T
     critic = jnp.pad(critic, ((0, num_outputs - 1), (0, 0)))
     params = {
         "hidden": layers,
