@@ -124,7 +124,8 @@ def breakdown(cfg, env, env_params) -> dict:
     def rollout_parts(depth):
         def body(carry, key):
             env_state, obs = carry
-            env_state, obs, traj = ppo.collect_rollout(learner, params, env_state, obs, key,
+            draws = ppo.draw_update(learner, key)
+            env_state, obs, traj = ppo.collect_rollout(learner, params, env_state, obs, draws,
                                                        env_params)  # fmt: skip
             out = traj.obs.sum()
             if depth > 0:
@@ -132,7 +133,7 @@ def breakdown(cfg, env, env_params) -> dict:
                 out += evaluated[2].sum()
                 if depth > 1:
                     batch = ppo.make_batch(learner, traj, *evaluated)
-                    out += ppo.minibatches(learner, batch, key).sum()
+                    out += ppo.minibatches(learner, batch, draws.permutation_bits).sum()
             return (env_state, obs), out
 
         return lambda s, o, k: jax.lax.scan(body, (s, o), k)[1]
@@ -140,7 +141,8 @@ def breakdown(cfg, env, env_params) -> dict:
     flat = ravel_pytree(params)[0]
     batch = jax.random.normal(jax.random.key(3), (cfg.batch_size, learner.num_rows))
     batch = batch.at[:, learner.obs_dim].set(0.0)  # a valid action column
-    mbs = ppo.minibatches(learner, batch, jax.random.key(4))
+    bits = jax.random.bits(jax.random.key(4), (cfg.update_epochs, cfg.batch_size), jnp.uint32)
+    mbs = ppo.minibatches(learner, batch, bits)
 
     def sgd(flat, opt_state):
         def body(carry, _):

@@ -134,6 +134,29 @@ def test_permutation_positions_are_uniform():
     np.testing.assert_allclose(counts / 2000, 1 / 8, atol=0.035)
 
 
+@pytest.mark.parametrize("env_name", ["CartPole-v1", "Pendulum-v1"])
+def test_update_draws(env_name):
+    """One generator call gives every random number of an update: Gumbel (discrete) or
+    N(0, 1) (continuous) action noise with the right moments, distinct keys, and a next key
+    that differs from the key it came from."""
+    env, p = envs.make(env_name)
+    cfg = ppo.PPOConfig(num_envs=64, num_steps=128, update_epochs=3)
+    learner = ppo.make_learner(cfg, env, p)
+    key = jax.random.key(3)
+    draws = jax.jit(ppo.draw_update, static_argnums=0)(learner, key)
+    noise = np.asarray(draws.noise).ravel()
+    assert draws.noise.shape == (128, 64, learner.policy.num_actions)
+    mean, var = (np.euler_gamma, np.pi**2 / 6) if learner.policy.discrete else (0.0, 1.0)
+    np.testing.assert_allclose(noise.mean(), mean, atol=0.03)
+    np.testing.assert_allclose(noise.var(), var, rtol=0.05)
+    assert np.all(np.isfinite(noise))
+    data = [jax.random.key_data(k).reshape(-1, 2) for k in (draws.step_keys, draws.reset_keys)]
+    words = np.concatenate([*map(np.asarray, data), np.asarray(jax.random.key_data(key))[None]])
+    assert len(np.unique(words, axis=0)) == len(words)
+    assert not np.array_equal(jax.random.key_data(draws.next_key), jax.random.key_data(key))
+    assert draws.permutation_bits.shape == (3, cfg.batch_size)
+
+
 @pytest.mark.parametrize("discrete", [True, False])
 def test_log_prob_and_entropy_match_reference(discrete):
     policy = ppo.Policy(discrete, num_actions=3, activation="tanh")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from typing import Any, NamedTuple
 
@@ -265,20 +266,70 @@ def _act(learner: Learner, flat_params, obs, key, greedy: bool):
 
 
 def permutations(key: jax.Array, n: int, count: int) -> jax.Array:
-    """``count`` independent random permutations of ``range(n)``, ``[count, n]`` int32.
+    """``count`` independent random permutations of ``range(n)``, ``[count, n]`` int32."""
+    return permutations_from_bits(jax.random.bits(key, (count, n), jnp.uint32))
+
+
+def permutations_from_bits(bits: jax.Array) -> jax.Array:
+    """One random permutation of ``range(n)`` per row of random words ``[count, n]`` uint32.
 
     For ``n <= 4096`` each permutation is one sort of 32-bit words holding random high bits
     above the index: XLA:CPU sorts one primitive array several times faster than the
     key-value pairs ``jax.random.permutation`` sorts (4 permutations of 512: 40 us instead of
     203 us). Items whose >= 20 random bits tie keep their index order: ~``n^2 / 2^21`` pairs
-    of a 4096-permutation, none in most small ones.
+    of a 4096-permutation, none in most small ones. Larger ``n`` use
+    ``jax.random.permutation`` with a key made of each row's first words.
     """
-    bits = max(1, (n - 1).bit_length())
-    if bits > 12:
-        return jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, count))
+    n = bits.shape[-1]
+    width = max(1, (n - 1).bit_length())
+    if width > 12:
+        keys = jax.random.wrap_key_data(bits[:, :2])
+        return jax.vmap(lambda k: jax.random.permutation(k, n))(keys)
     index = jnp.arange(n, dtype=jnp.uint32)
-    words = (jax.random.bits(key, (count, n), jnp.uint32) >> bits << bits) | index
-    return (jnp.sort(words, axis=-1) & (2**bits - 1)).astype(jnp.int32)
+    words = (bits >> width << width) | index
+    return (jnp.sort(words, axis=-1) & (2**width - 1)).astype(jnp.int32)
+
+
+class UpdateDraws(NamedTuple):
+    """Every random number of one update, from one call of the generator (each call costs
+    XLA:CPU a loop of its own, whatever its size)."""
+
+    next_key: jax.Array
+    noise: jax.Array  # [T, E, A]: the rollout's action noise (see Policy.sample)
+    step_keys: jax.Array  # [T, E]: the env's step keys
+    reset_keys: jax.Array  # [T, E]: the env's reset keys
+    permutation_bits: jax.Array  # [epochs, batch_size] uint32: the minibatch shuffles
+
+
+def draw_update(learner: Learner, key: jax.Array) -> UpdateDraws:
+    """The random numbers of one update (:class:`UpdateDraws`) from ``key``."""
+    cfg, policy = learner.cfg, learner.policy
+    key_shape = jax.random.key_data(key).shape
+    key_words = math.prod(key_shape)
+    t, e = cfg.num_steps, cfg.num_envs
+    sizes = [key_words, t * e * policy.num_actions, t * e * key_words, t * e * key_words]
+    sizes.append(cfg.update_epochs * cfg.batch_size)
+    words = jax.random.bits(key, (sum(sizes),), jnp.uint32)
+    parts = jnp.split(words, list(itertools.accumulate(sizes[:-1])))
+    impl = jax.random.key_impl(key)
+
+    def keys(w, shape):
+        return jax.random.wrap_key_data(w.reshape(shape + key_shape), impl=impl)
+
+    u = uniform_from_bits(parts[1]).reshape(t, e, policy.num_actions)
+    if policy.discrete:  # Gumbel, as jax.random.gumbel
+        noise = -jnp.log(-jnp.log(jnp.maximum(u, jnp.finfo(jnp.float32).tiny)))
+    else:  # N(0, 1), as jax.random.normal
+        low = jnp.nextafter(jnp.float32(-1.0), jnp.float32(0.0))
+        noise = math.sqrt(2.0) * jax.lax.erf_inv(jnp.maximum(2.0 * u - 1.0, low))
+    return UpdateDraws(keys(parts[0], ()), noise, keys(parts[2], (t, e)),
+                       keys(parts[3], (t, e)), parts[4].reshape(cfg.update_epochs, -1))  # fmt: skip
+
+
+def uniform_from_bits(bits: jax.Array) -> jax.Array:
+    """Uniform floats in ``[0, 1)`` from random uint32 words (their 23 high bits)."""
+    one = jnp.uint32(0x3F800000)  # the bits of 1.0f
+    return jax.lax.bitcast_convert_type((bits >> 9) | one, jnp.float32) - 1.0
 
 
 def make_optimizer(cfg: PPOConfig, hp: PPOHParams) -> optax.GradientTransformation:
@@ -331,17 +382,15 @@ def ppo_loss(learner: Learner, params, mb: jax.Array, hp: PPOHParams):
     return total, jnp.stack([total, policy_loss, value_loss, ent, approx_kl])
 
 
-def collect_rollout(learner: Learner, params, env_state, obs, key, env_params):
+def collect_rollout(learner: Learner, params, env_state, obs, draws: UpdateDraws, env_params):
     """``num_steps`` steps of every env ``-> (env_state, obs, Transition [T, E, ...])``.
 
     Only the actor runs inside the time loop; the random numbers of the whole rollout
-    (action noise, env keys, reset states) are drawn before it.
+    (action noise, env keys, reset states) come drawn (:func:`draw_update`).
     """
-    cfg, policy, venv = learner.cfg, learner.policy, learner.venv
-    k_noise, k_env = jax.random.split(key)
-    shape = (cfg.num_steps, cfg.num_envs, policy.num_actions)
-    draw = jax.random.gumbel if policy.discrete else jax.random.normal
-    noise, prepared = draw(k_noise, shape), venv.prepare(k_env, cfg.num_steps, env_params)
+    policy, venv = learner.policy, learner.venv
+    prepared = venv.prepare_keys(draws.step_keys, draws.reset_keys, env_params)
+    noise = draws.noise
     actor = {**params, **select_towers(params, ACTOR_ONLY)}
 
     def env_step(carry, xs):
@@ -417,11 +466,12 @@ def make_batch(learner: Learner, traj: Transition, log_prob, value, adv, target)
     return jnp.concatenate(columns, axis=1)
 
 
-def minibatches(learner: Learner, batch: jax.Array, key: jax.Array) -> jax.Array:
+def minibatches(learner: Learner, batch: jax.Array, permutation_bits: jax.Array) -> jax.Array:
     """Shuffled feature-major minibatches of every epoch, ``[epochs * minibatches, num_rows,
-    size]``, from a batch ``[batch_size, num_rows]``."""
+    size]``, from a batch ``[batch_size, num_rows]`` and random words ``[epochs,
+    batch_size]`` (:attr:`UpdateDraws.permutation_bits`)."""
     cfg = learner.cfg
-    perms = permutations(key, cfg.batch_size, cfg.update_epochs)
+    perms = permutations_from_bits(permutation_bits)
     steps = cfg.update_epochs * cfg.num_minibatches
     mbs = batch[perms.reshape(-1)].reshape(steps, cfg.minibatch_size, learner.num_rows)
     mbs = mbs.transpose(0, 2, 1)
@@ -455,22 +505,21 @@ def sgd_epochs(learner: Learner, tx, flat_params, opt_state, mbs: jax.Array, hp:
 
 def update(learner: Learner, tx, hp: PPOHParams, env_params, state: PPOState):
     """One PPO update: rollout, advantages, epochs of minibatch SGD ``-> (state, metrics)``."""
-    key, k_roll, k_epochs = jax.random.split(state.key, 3)
+    draws = draw_update(learner, state.key)
     params = learner.unravel(state.params)
     env_state, obs, traj = collect_rollout(
-        learner, params, state.env_state, state.obs, k_roll, env_params
+        learner, params, state.env_state, state.obs, draws, env_params
     )
     batch = make_batch(learner, traj, *evaluate_rollout(learner, params, traj, hp))
-    flat_params, opt_state, losses = sgd_epochs(
-        learner, tx, state.params, state.opt_state, minibatches(learner, batch, k_epochs), hp
-    )
+    mbs = minibatches(learner, batch, draws.permutation_bits)
+    flat_params, opt_state, losses = sgd_epochs(learner, tx, state.params, state.opt_state, mbs, hp)
     episodes = traj.done.sum()
     mean_return = jnp.sum(traj.episode_return * traj.done) / jnp.maximum(episodes, 1)
     last_return = jnp.where(episodes > 0, mean_return, state.last_return)
     metrics = {"episode_return": last_return, "episodes": episodes}
     metrics.update(zip(LOSS_NAMES, losses, strict=True))
     state = state.replace(params=flat_params, opt_state=opt_state, env_state=env_state,
-                          obs=obs, key=key, last_return=last_return)  # fmt: skip
+                          obs=obs, key=draws.next_key, last_return=last_return)  # fmt: skip
     return state, metrics
 
 

@@ -190,8 +190,13 @@ class VecEnv(Wrapper):
         """Draws step keys and reset states for ``num_steps`` steps ``[T, num_envs, ...]``."""
         k_step, k_reset = jax.random.split(key)
         shape = (num_steps, self.num_envs)
-        step_keys = jax.random.split(k_step, shape)
-        reset_keys = jax.random.split(k_reset, shape)
+        return self.prepare_keys(
+            jax.random.split(k_step, shape), jax.random.split(k_reset, shape), params
+        )
+
+    def prepare_keys(self, step_keys, reset_keys, params=None) -> Prepared:
+        """:meth:`prepare` from given keys, ``[T, num_envs]`` each (e.g. drawn together with
+        a learner's other random numbers)."""
         reset = jax.vmap(jax.vmap(self._env.reset, in_axes=(0, self._p_axis)), (0, None))
         return Prepared(step_keys, reset(reset_keys, params))
 
