@@ -9,17 +9,18 @@ from jaxrl.networks import actor_critic as ac
 from jaxrl.networks.initializers import orthogonal_weights
 
 
+@pytest.mark.parametrize("obs_dim", [3, 5])  # first layer as outer products, or a matmul
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
-def test_custom_vjp_matches_autodiff(activation):
+def test_custom_vjp_matches_autodiff(activation, obs_dim):
     with jax.enable_x64():
-        params = ac.init_actor_critic(jax.random.key(0), 5, 3, (16, 8, 8))
+        params = ac.init_actor_critic(jax.random.key(0), obs_dim, 3, (16, 8, 8))
         noise = jax.random.normal(jax.random.key(3), (len(jax.tree.leaves(params)),))
         params = jax.tree.map(lambda x, e: x + 0.1 * e, params,
                               jax.tree.unflatten(jax.tree.structure(params),
                                                  list(noise)))  # fmt: skip
         params = jax.tree.map(lambda x: x.astype(jnp.float64), params)
         net = {"hidden": params["hidden"], "head": params["head"]}
-        x_t = jax.random.normal(jax.random.key(1), (5, 7), jnp.float64)
+        x_t = jax.random.normal(jax.random.key(1), (obs_dim, 7), jnp.float64)
         cot = jax.random.normal(jax.random.key(2), (2, 3, 7), jnp.float64)
 
         def custom(n):

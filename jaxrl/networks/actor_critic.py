@@ -95,7 +95,11 @@ def _forward(net, x_t, activation):
     hs, zs = [x_t], []
     h = None
     for i, layer in enumerate(net["hidden"]):
-        if i == 0:
+        if i == 0 and x_t.shape[0] <= _OUTER_PRODUCT_MAX:
+            # A few inputs: a sum of outer products, which fuses into the activation.
+            w = layer["w"]
+            z = sum(w[:, :, d, None] * x_t[d] for d in range(x_t.shape[0]))
+        elif i == 0:
             z = jnp.einsum("goi,ib->gob", layer["w"], x_t)
         else:
             z = jnp.einsum("goi,gib->gob", layer["w"], h)
