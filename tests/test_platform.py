@@ -1,0 +1,31 @@
+"""configure_cpu: the XLA settings it adds, and the ones a user made that it keeps."""
+
+import pytest
+from conftest import run_python
+
+CODE = """
+import os
+from jaxrl.run import configure_cpu
+configure_cpu(num_devices=2)
+print(os.environ["XLA_FLAGS"])
+"""
+
+
+@pytest.mark.parametrize(
+    "user_flags",
+    ["", "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=7"],
+)
+def test_configure_cpu_adds_settings_and_keeps_the_users(subprocess_env, user_flags):
+    env = dict(subprocess_env, XLA_FLAGS=user_flags)
+    out = run_python(CODE, env)
+    assert out.returncode == 0, out.stderr
+    flags = out.stdout.split()
+    assert "--xla_cpu_multi_thread_eigen=false" in flags
+    assert "--xla_backend_optimization_level=1" in flags
+    small_loops = [f for f in flags if f.startswith("--xla_backend_extra_options")]
+    if user_flags:
+        assert small_loops == [user_flags]
+    else:
+        assert small_loops == [
+            "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=50000"
+        ]
