@@ -11,9 +11,16 @@ import sys
 import numpy as np
 from conftest import run_python
 
+from jaxrl.run.platform import SMALL_LOOP_BYTES
+
 # Single-threaded dots: the summation order of a matmul must not depend on how many runs
-# share a device (jaxrl.run.configure_cpu sets the same for the CLI).
-EIGEN1 = "--xla_cpu_multi_thread_eigen=false"
+# share a device. jaxrl.run.configure_cpu sets the same for the CLI, and also compiles small
+# loops into single kernels, which happens or not depending on how many runs share a vmap:
+# these tests run with that setting too.
+EIGEN1 = (
+    "--xla_cpu_multi_thread_eigen=false --xla_backend_extra_options="
+    f"xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"
+)
 
 TRAIN = """
 import dataclasses, numpy as np, jax
