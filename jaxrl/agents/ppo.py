@@ -11,7 +11,10 @@ only the actor runs inside the rollout's time loop (log-probabilities and values
 batch come from one batched pass afterwards), the env state travels through the loop as one
 packed vector, the batch is one array shuffled by one gather, the actor and critic towers are
 evaluated stacked and feature-major with a hand-written backward pass
-(:mod:`jaxrl.networks.actor_critic`), and the optimiser updates one flat vector. BENCHMARKS.md
+(:mod:`jaxrl.networks.actor_critic`), a categorical policy's loss terms come with a
+hand-written gradient (:func:`jaxrl.losses.categorical_ppo_terms`), every random number of an
+update comes from one generator call (:func:`draw_update`), and the optimiser updates one
+flat vector. BENCHMARKS.md
 has the measurements behind each choice.
 """
 
@@ -355,13 +358,13 @@ def ppo_loss(learner: Learner, params, mb: jax.Array, hp: PPOHParams):
     """
     cfg, policy, d = learner.cfg, learner.policy, learner.obs_dim
     obs_t, rest = mb[:d], mb[d:]
-    action = rest[0].astype(jnp.int32) if policy.discrete else rest[: learner.action_rows]
+    action = rest[: learner.action_rows]  # one row of indices, or the action vectors
     old_log_prob, old_value, adv, target = rest[learner.action_rows :]
     out = towers(select_towers(params), obs_t, cfg.activation)
     value = out[CRITIC, 0]
-    if policy.discrete:
-        terms = categorical_ppo_terms(out[ACTOR], value, rest[0], old_log_prob, old_value, adv,
-                                      target, hp.clip_eps, cfg.clip_value)  # fmt: skip
+    if policy.discrete:  # the same terms, with fewer kernels per step on CPU
+        terms = categorical_ppo_terms(out[ACTOR], value, action[0], old_log_prob, old_value,
+                                      adv, target, hp.clip_eps, cfg.clip_value)  # fmt: skip
     else:
         log_prob, entropy = policy.log_prob_entropy(params, out[ACTOR], action)
         log_ratio = log_prob - old_log_prob
