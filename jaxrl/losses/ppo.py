@@ -68,22 +68,18 @@ def _categorical_fwd(clip_value, logits, value, action, old_log_prob, old_value,
     e = jnp.exp(jnp.stack([*log_p, log_ratio]))
     p, ratio = [e[a] for a in range(len(rows))], e[-1]
     entropy = -sum(pa * lp for pa, lp in zip(p, log_p, strict=True))
-    unclipped = ratio * adv
-    clipped = jnp.clip(ratio, 1.0 - epsilon, 1.0 + epsilon) * adv
-    surrogate = -jnp.minimum(unclipped, clipped)
-    # d surrogate / d log pi(a): the unclipped term is the minimum (or ties with it, which
-    # is the case wherever the ratio is inside the clip range).
-    d_log_prob = jnp.where(unclipped <= clipped, -adv, 0.0) * ratio
+    surrogate = clipped_surrogate_loss(ratio, adv, epsilon)
+    # d surrogate / d log pi(a): -A r where the unclipped term is the minimum (or ties with
+    # it, as it does wherever the ratio is inside the clip range), else 0.
+    d_log_prob = jnp.where(-ratio * adv >= surrogate, -adv, 0.0) * ratio
+    err = value - target
     if clip_value:
-        v_clipped = old_value + jnp.clip(value - old_value, -epsilon, epsilon)
-        err, err_clipped = value - target, v_clipped - target
-        value_loss = 0.5 * jnp.maximum(err * err, err_clipped * err_clipped)
-        # Inside the clip range the two errors are equal (the unclipped one's gradient);
-        # outside it the clipped value has none.
-        d_value = jnp.where(err * err >= err_clipped * err_clipped, err, 0.0)
+        value_loss = clipped_value_loss(value, old_value, target, epsilon)
+        # The unclipped error's gradient where it is the larger (inside the clip range the
+        # two are equal); the clipped value has none.
+        d_value = jnp.where(0.5 * jnp.square(err) >= value_loss, err, 0.0)
     else:
-        d_value = value - target
-        value_loss = 0.5 * d_value * d_value
+        value_loss, d_value = 0.5 * jnp.square(err), err
     approx_kl = (ratio - 1.0) - log_ratio
     d_entropy = [pa * (lp + entropy) for pa, lp in zip(p, log_p, strict=True)]  # -dH/dlogit
     # Terms and residuals leave as one array: one pass computes all of them.
