@@ -41,6 +41,7 @@ from jaxrl.losses import (
     clipped_value_loss,
     generalized_advantage_estimation,
 )
+from jaxrl.losses.ppo import log_softmax_rows, select_row
 from jaxrl.networks import ACTIVATIONS, init_actor_critic
 from jaxrl.networks.actor_critic import ACTOR, CRITIC, select_towers, towers
 from jaxrl.run.hparams import check_hparams
@@ -201,12 +202,8 @@ class Policy(NamedTuple):
         out_t = self.actor_out(params, obs.T)
         if self.discrete:
             action = jnp.argmax(out_t.T + noise, axis=-1).astype(jnp.int32)
-            # log softmax at the action, each exp read once (so it fuses into one loop).
-            rows = [out_t[a] for a in range(self.num_actions)]
-            m = functools.reduce(jnp.maximum, rows)
-            log_z = jnp.log(sum(jnp.exp(r - m) for r in rows))
-            chosen = sum(jnp.where(action == a, r, 0.0) for a, r in enumerate(rows))
-            return action, chosen - m - log_z
+            log_p = log_softmax_rows([out_t[a] for a in range(self.num_actions)])
+            return action, select_row(log_p, action)
         action = out_t.T + jnp.exp(params["log_std"]) * noise
         return action, self.log_prob_entropy(params, out_t, action.T)[0]
 
@@ -219,13 +216,9 @@ class Policy(NamedTuple):
         """
         rows = [out[a] for a in range(self.num_actions)]
         if self.discrete:
-            m = jax.lax.stop_gradient(functools.reduce(jnp.maximum, rows))
-            shifted = [r - m for r in rows]
-            log_z = jnp.log(sum(jnp.exp(x) for x in shifted))
-            logp = [x - log_z for x in shifted]
-            log_prob = sum(jnp.where(action == a, lp, 0.0) for a, lp in enumerate(logp))
-            entropy = -sum(jnp.exp(lp) * lp for lp in logp)
-            return log_prob, entropy
+            log_p = log_softmax_rows(rows)
+            entropy = -sum(jnp.exp(lp) * lp for lp in log_p)
+            return select_row(log_p, action), entropy
         log_std = params["log_std"]
         z = [(action[a] - rows[a]) * jnp.exp(-log_std[a]) for a in range(self.num_actions)]
         norm = jnp.sum(log_std) + 0.5 * self.num_actions * math.log(2 * math.pi)

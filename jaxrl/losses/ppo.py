@@ -21,6 +21,25 @@ def clipped_value_loss(v_t: jax.Array, v_old_t: jax.Array, target_t: jax.Array, 
     return 0.5 * jnp.maximum(jnp.square(v_t - target_t), jnp.square(v_clipped - target_t))
 
 
+def log_softmax_rows(rows: list[jax.Array]) -> list[jax.Array]:
+    """Log-softmax across a list of same-shaped arrays, one per action, elementwise.
+
+    Written row by row (not as a reduction over an action axis) so that on CPU the whole
+    computation, and its gradient, fuses into a few loops over the batch; each exp is read
+    once. The max it subtracts for stability carries no gradient (the result does not
+    depend on it).
+    """
+    m = jax.lax.stop_gradient(functools.reduce(jnp.maximum, rows))
+    shifted = [r - m for r in rows]
+    log_z = jnp.log(sum(jnp.exp(x) for x in shifted))
+    return [x - log_z for x in shifted]
+
+
+def select_row(rows: list[jax.Array], index: jax.Array) -> jax.Array:
+    """``rows[index]`` elementwise, for an array of row indices (any numeric dtype)."""
+    return sum(jnp.where(index == i, r, 0.0) for i, r in enumerate(rows))
+
+
 def categorical_ppo_terms(
     logits, value, action, old_log_prob, old_value, adv, target, epsilon, clip_value=True
 ):
@@ -56,17 +75,11 @@ def _categorical_terms(clip_value, logits, value, *data):
 
 def _categorical_fwd(clip_value, logits, value, action, old_log_prob, old_value, adv, target,
                      epsilon):  # fmt: skip
-    rows = [logits[a] for a in range(logits.shape[0])]
-    m = functools.reduce(jnp.maximum, rows)
-    shifted = [r - m for r in rows]
-    log_z = jnp.log(sum(jnp.exp(x) for x in shifted))
-    log_p = [x - log_z for x in shifted]
-    chosen = [action == a for a in range(len(rows))]
-    log_ratio = sum(jnp.where(c, lp, 0.0) for c, lp in zip(chosen, log_p, strict=True))
-    log_ratio = log_ratio - old_log_prob
+    log_p = log_softmax_rows([logits[a] for a in range(logits.shape[0])])
+    log_ratio = select_row(log_p, action) - old_log_prob
     # Every exp still needed: the probabilities and the ratio, as one array (one kernel).
     e = jnp.exp(jnp.stack([*log_p, log_ratio]))
-    p, ratio = [e[a] for a in range(len(rows))], e[-1]
+    p, ratio = [e[a] for a in range(len(log_p))], e[-1]
     entropy = -sum(pa * lp for pa, lp in zip(p, log_p, strict=True))
     surrogate = clipped_surrogate_loss(ratio, adv, epsilon)
     # d surrogate / d log pi(a): -A r where the unclipped term is the minimum (or ties with
