@@ -35,6 +35,18 @@ def test_custom_vjp_matches_autodiff(activation, obs_dim):
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("obs_dim", [3, 5])  # first layer as outer products, or a matmul
+def test_batch_major_towers_match_feature_major(obs_dim):
+    params = ac.init_actor_critic(jax.random.key(0), obs_dim, 3, (16, 8))
+    params = jax.tree.map(lambda x: x + 0.1, params)  # nonzero biases and critic padding
+    net = ac.select_towers(params)
+    x = jax.random.normal(jax.random.key(1), (7, obs_dim))
+    got = ac.towers_batch_major(ac.transpose_towers(net), x)
+    want = ac.towers(net, x.T)
+    assert got.shape == (2, 7, 3)
+    np.testing.assert_allclose(got, jnp.swapaxes(want, 1, 2), rtol=1e-5, atol=1e-6)
+
+
 def test_critic_padding_rows_get_zero_gradient():
     """Only the critic head's first row is read, so its other rows never move."""
     params = ac.init_actor_critic(jax.random.key(0), 4, 3)

@@ -9,11 +9,12 @@ from jaxrl import envs
 from jaxrl.agents import ppo
 from jaxrl.losses import generalized_advantage_estimation
 from jaxrl.networks import apply_actor_critic, init_actor_critic
+from jaxrl.networks.actor_critic import select_towers, towers
 from jaxrl.run import run_seeds
 
 # A configuration that solves CartPole within 1e5 steps (see the learning test).
-FAST = ppo.PPOConfig(total_steps=100_000, num_envs=16, num_steps=32)
-FAST_HP = ppo.PPOHParams(lr=5e-3)
+FAST = ppo.PPOConfig(total_steps=100_000, num_envs=16, num_steps=32, num_minibatches=8)
+FAST_HP = ppo.PPOHParams(lr=2.5e-3)
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +184,8 @@ def test_sampled_log_prob_is_the_policy_log_prob(discrete):
     net = init_actor_critic(jax.random.key(0), 5, 3, (8,), continuous=not discrete)
     obs = jax.random.normal(jax.random.key(1), (7, 5))
     draw = jax.random.gumbel if discrete else jax.random.normal
-    action, log_prob = policy.sample(net, obs, draw(jax.random.key(2), (7, 3)))
-    out = policy.actor_out(net, obs.T)
+    action, log_prob = policy.sample(policy.actor(net), obs, draw(jax.random.key(2), (7, 3)))
+    out = towers(select_towers(net, ppo.ACTOR_ONLY), obs.T)[0]  # feature-major, as the loss
     want, _ = policy.log_prob_entropy(net, out, action if discrete else action.T)
     np.testing.assert_allclose(log_prob, want, rtol=1e-5, atol=1e-5)
 

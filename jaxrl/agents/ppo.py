@@ -43,7 +43,14 @@ from jaxrl.losses import (
 )
 from jaxrl.losses.ppo import log_softmax_rows, select_row
 from jaxrl.networks import ACTIVATIONS, init_actor_critic
-from jaxrl.networks.actor_critic import ACTOR, CRITIC, select_towers, towers
+from jaxrl.networks.actor_critic import (
+    ACTOR,
+    CRITIC,
+    select_towers,
+    towers,
+    towers_batch_major,
+    transpose_towers,
+)
 from jaxrl.run.hparams import check_hparams
 
 OPTIMIZERS = {
@@ -188,24 +195,33 @@ class Policy(NamedTuple):
     num_actions: int
     activation: str
 
-    def actor_out(self, params, obs_t):
-        """Logits or action means ``[A, B]`` of feature-major observations ``[D, B]``."""
-        return towers(select_towers(params, ACTOR_ONLY), obs_t, self.activation)[0]
+    def actor(self, params) -> dict:
+        """The actor of ``params`` as :meth:`outputs` and :meth:`sample` read it: its layers
+        transposed for batch-major evaluation (:func:`transpose_towers`), plus ``log_std`` for
+        continuous actions. Made once per rollout, outside its time loop."""
+        actor = {"net": transpose_towers(select_towers(params, ACTOR_ONLY))}
+        if not self.discrete:
+            actor["log_std"] = params["log_std"]
+        return actor
 
-    def sample(self, params, obs, noise):
+    def outputs(self, actor, obs):
+        """Logits or action means ``[B, A]`` of observations ``[B, D]``."""
+        return towers_batch_major(actor["net"], obs, self.activation)[0]
+
+    def sample(self, actor, obs, noise):
         """Actions ``[B]`` (``[B, A]``) and their log-probabilities ``[B]`` for observations
-        ``[B, D]``, from pre-drawn noise.
+        ``[B, D]``, from pre-drawn noise and an :meth:`actor`.
 
         ``noise`` is ``[B, A]``: Gumbel for discrete actions (the argmax of logits + noise
         samples the softmax), N(0, 1) for continuous ones.
         """
-        out_t = self.actor_out(params, obs.T)
+        out = self.outputs(actor, obs)
         if self.discrete:
-            action = jnp.argmax(out_t.T + noise, axis=-1).astype(jnp.int32)
-            log_p = log_softmax_rows([out_t[a] for a in range(self.num_actions)])
+            action = jnp.argmax(out + noise, axis=-1).astype(jnp.int32)
+            log_p = log_softmax_rows([out[:, a] for a in range(self.num_actions)])
             return action, select_row(log_p, action)
-        action = out_t.T + jnp.exp(params["log_std"]) * noise
-        return action, self.log_prob_entropy(params, out_t, action.T)[0]
+        action = out + jnp.exp(actor["log_std"]) * noise
+        return action, self.log_prob_entropy(actor, out.T, action.T)[0]
 
     def log_prob_entropy(self, params, out, action):
         """``log pi(action)`` and the entropy ``[B]`` from actor outputs ``[A, B]``.
@@ -253,7 +269,7 @@ def _act(learner: Learner, flat_params, obs, key, greedy: bool):
     """Actions for a batch of observations: the mode (greedy) or a sample of the policy."""
     policy, params = learner.policy, learner.unravel(flat_params)
     x = jnp.reshape(obs, (-1, obs.shape[-1]))
-    out = jnp.reshape(policy.actor_out(params, x.T).T, obs.shape[:-1] + (policy.num_actions,))
+    out = jnp.reshape(policy.outputs(policy.actor(params), x), obs.shape[:-1] + (-1,))
     if greedy:
         return jnp.argmax(out, axis=-1).astype(jnp.int32) if policy.discrete else out
     if policy.discrete:
@@ -387,7 +403,7 @@ def collect_rollout(learner: Learner, params, env_state, obs, draws: UpdateDraws
     policy, venv = learner.policy, learner.venv
     prepared = venv.prepare_keys(draws.step_keys, draws.reset_keys, env_params)
     noise = draws.noise
-    actor = {**params, **select_towers(params, ACTOR_ONLY)}
+    actor = policy.actor(params)
 
     def env_step(carry, xs):
         env_state, obs = carry
