@@ -128,14 +128,19 @@ def _activation_grad(activation, d, h, z):
 
 def _towers_bwd(activation, res, g_out):
     net, hs, zs = res
-    grads = {"head": {"w": jnp.einsum("gob,gib->goi", g_out, hs[-1]), "b": _row_sums(g_out)}}
-    # d = dL/dh of the last hidden layer, W^T g: with a few outputs, as a sum of outer
-    # products (it fuses into the activation's gradient instead of being its own matmul).
+    # With a few outputs, the head's weight gradient is one matrix-vector product per output
+    # (XLA:CPU fuses those into loops; the matmul reads both operands along their last axis)
+    # and d = dL/dh of the last hidden layer, W^T g, a sum of outer products (it fuses into
+    # the activation's gradient instead of being its own matmul).
     w_head = net["head"]["w"]
     if w_head.shape[1] <= _OUTER_PRODUCT_MAX:
-        d = sum(w_head[:, o, :, None] * g_out[:, o, None, :] for o in range(w_head.shape[1]))
+        outputs = range(w_head.shape[1])
+        g_head = jnp.stack([jnp.einsum("gib,gb->gi", hs[-1], g_out[:, o]) for o in outputs], 1)
+        d = sum(w_head[:, o, :, None] * g_out[:, o, None, :] for o in outputs)
     else:
+        g_head = jnp.einsum("gob,gib->goi", g_out, hs[-1])
         d = jnp.einsum("gio,gob->gib", _transposed(w_head), g_out)
+    grads = {"head": {"w": g_head, "b": _row_sums(g_out)}}
     hidden = []
     for i in reversed(range(len(net["hidden"]))):
         layer = net["hidden"][i]
