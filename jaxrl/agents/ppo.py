@@ -437,19 +437,20 @@ def evaluate_rollout(learner: Learner, params, traj: Transition, hp: PPOHParams)
     obs = jnp.concatenate([traj.obs.reshape(n, -1), traj.final_obs[-1]])
     v = towers(critic, obs.T, cfg.activation)[0, 0]
     value = v[:n].reshape(shape)
-    v_tp1 = bootstrap_truncated(learner, critic, traj, v[cfg.num_envs :])
+    v_tp1 = bootstrap_truncated(learner, transpose_towers(critic), traj, v[cfg.num_envs :])
     gae = jax.vmap(generalized_advantage_estimation, (1, 1, 1, 1, 1, None, None), 1)
     adv = gae(traj.reward, value, v_tp1, traj.terminated, traj.done, hp.gamma,
               hp.gae_lambda)  # fmt: skip
     return traj.log_prob, value, adv, adv + value
 
 
-def bootstrap_truncated(learner: Learner, critic, traj: Transition, v_next: jax.Array):
+def bootstrap_truncated(learner: Learner, critic_t, traj: Transition, v_next: jax.Array):
     """``v_next`` (values of the next observations, flat ``[T * E]``) with the values of the
     final observations put in at truncated steps ``-> [T, E]``.
 
-    The critic runs on the truncated steps' final observations ``num_envs`` at a time: one
-    small pass in a rollout with few truncations, none in one without.
+    The critic (``critic_t``, as :func:`transpose_towers` gives it) runs on the truncated
+    steps' final observations ``num_envs`` at a time, batch-major: one small pass in a
+    rollout with few truncations, none in one without.
     """
     cfg = learner.cfg
     n, k = cfg.batch_size, cfg.num_envs
@@ -462,7 +463,7 @@ def bootstrap_truncated(learner: Learner, critic, traj: Transition, v_next: jax.
         pick = jnp.logical_and(todo, rank < k)
         # The index of the j-th remaining one (0 where there is none: evaluated, unused).
         idx = jnp.argmax(jnp.logical_and(todo, rank == jnp.arange(k)[:, None]), axis=1)
-        v_k = towers(critic, final[idx].T, cfg.activation)[0, 0]
+        v_k = towers_batch_major(critic_t, final[idx], cfg.activation)[0, :, 0]
         v = jnp.where(pick, v_k[jnp.clip(rank, 0, k - 1)], v)
         return v, jnp.logical_and(todo, jnp.logical_not(pick))
 
