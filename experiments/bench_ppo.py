@@ -36,6 +36,12 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="also time the parts of an update, 1 seed"
     )
+    parser.add_argument(
+        "--breakdown-runs",
+        type=int,
+        default=1,
+        help="runs vmapped together on one device in the breakdown (figures per run)",
+    )
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
 
@@ -81,7 +87,7 @@ def main() -> None:
                    chunked_overhead=round(chunked.run_s / res.run_s - 1, 3),
                    chunked_bit_identical=bool(same))  # fmt: skip
     if args.breakdown:
-        row.update(breakdown(cfg, env, params))
+        row.update(breakdown(cfg, env, params, args.breakdown_runs))
     width = max(len(k) for k in row)
     for k, v in row.items():
         print(f"{k:<{width}}  {v}")
@@ -89,11 +95,12 @@ def main() -> None:
         print(json.dumps(row))
 
 
-def breakdown(cfg, env, env_params) -> dict:
+def breakdown(cfg, env, env_params, runs: int = 1) -> dict:
     """Microseconds per update of one seed for each part, every part compiled and timed on
     its own over ``num_updates`` updates: the rollout; the rollout plus evaluating it (log-probs,
     values, GAE); plus building and shuffling the minibatches; and the SGD steps alone (on a
-    fixed random batch)."""
+    fixed random batch). With ``runs > 1``, that many runs are vmapped together (as
+    :func:`jaxrl.run.run_seeds` groups them on a device) and the figures are per run."""
     import time
 
     import jax
@@ -109,17 +116,20 @@ def breakdown(cfg, env, env_params) -> dict:
     p = learner.policy
     params = init_actor_critic(jax.random.key(0), learner.obs_dim, p.num_actions, cfg.hidden)
     obs, env_state = learner.venv.reset(jax.random.key(1), env_params)
-    keys = jax.random.split(jax.random.key(2), cfg.num_updates)
+    keys = jax.random.split(jax.random.key(2), (runs, cfg.num_updates)[runs == 1 :])
+
+    def same_per_run(x):
+        return x if runs == 1 else jax.tree.map(lambda a: jnp.broadcast_to(a, (runs, *a.shape)), x)
 
     def timed(fn, *args):
-        compiled = jax.jit(fn).lower(*args).compile()
+        compiled = jax.jit(fn if runs == 1 else jax.vmap(fn)).lower(*args).compile()
         jax.block_until_ready(compiled(*args))
         best = float("inf")
         for _ in range(3):
             t = time.perf_counter()
             jax.block_until_ready(compiled(*args))
             best = min(best, time.perf_counter() - t)
-        return round(best / cfg.num_updates * 1e6, 1)
+        return round(best / cfg.num_updates / runs * 1e6, 1)
 
     def rollout_parts(depth):
         def body(carry, key):
@@ -151,11 +161,13 @@ def breakdown(cfg, env, env_params) -> dict:
 
         return jax.lax.scan(body, (flat, opt_state), None, cfg.num_updates)[0]
 
+    state = same_per_run((env_state, obs))
     return {
-        "us_rollout": timed(rollout_parts(0), env_state, obs, keys),
-        "us_rollout_evaluate": timed(rollout_parts(1), env_state, obs, keys),
-        "us_rollout_evaluate_minibatches": timed(rollout_parts(2), env_state, obs, keys),
-        "us_sgd_steps": timed(sgd, flat, tx.init(flat)),
+        "breakdown_runs": runs,
+        "us_rollout": timed(rollout_parts(0), *state, keys),
+        "us_rollout_evaluate": timed(rollout_parts(1), *state, keys),
+        "us_rollout_evaluate_minibatches": timed(rollout_parts(2), *state, keys),
+        "us_sgd_steps": timed(sgd, *same_per_run((flat, tx.init(flat)))),
     }
 
 
