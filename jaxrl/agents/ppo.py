@@ -7,15 +7,15 @@ Truncated episodes bootstrap from the value of the true final observation; termi
 episodes do not.
 
 Laid out for small networks on CPU, where per-kernel overhead and matmul layouts dominate:
-only the actor runs inside the rollout's time loop (log-probabilities and values of the whole
-batch come from one batched pass afterwards), the env state travels through the loop as one
-packed vector, the batch is one array shuffled by one gather, the actor and critic towers are
-evaluated stacked and feature-major with a hand-written backward pass
-(:mod:`jaxrl.networks.actor_critic`), a categorical policy's loss terms come with a
-hand-written gradient (:func:`jaxrl.losses.categorical_ppo_terms`), every random number of an
-update comes from one generator call (:func:`draw_update`), and the optimiser updates one
-flat vector. BENCHMARKS.md
-has the measurements behind each choice.
+only the actor runs inside the rollout's time loop, batch-major with its weights transposed
+once per rollout, and records each action's log-probability (the values of the whole batch
+come from one batched critic pass afterwards); the env state travels through the loop as one
+packed vector; the batch is one array shuffled by one gather; the actor and critic towers
+are trained stacked and feature-major with a hand-written backward pass
+(:mod:`jaxrl.networks.actor_critic`); a categorical policy's loss terms come with a
+hand-written gradient (:func:`jaxrl.losses.categorical_ppo_terms`); every random number of an
+update comes from one generator call (:func:`draw_update`); and the optimiser updates one
+flat vector. BENCHMARKS.md has the measurements behind each choice.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ written by hand (:func:`towers` has a custom VJP): on CPU, XLA's matmuls are fas
 operand is read transposed along its leading axis, and autodiff of the batch-major layout
 produces exactly those (one weight gradient per layer contracts both operands' leading axes).
 Written this way, one PPO minibatch step of two 64-64 towers costs ~30 % less on one core.
+Forward passes over a few inputs inside a loop (a rollout's step) take the other layout:
+:func:`towers_batch_major`, with weights transposed once by :func:`transpose_towers`.
 """
 
 from __future__ import annotations
