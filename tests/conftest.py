@@ -4,6 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from jaxrl.run import configure_cpu
+
+# The suite runs under the CPU settings the CLI and the benchmarks use (one thread per device,
+# 512-bit vectors, small loops as single kernels), on one device: tests that compare runs
+# across device counts start their own processes.
+configure_cpu(num_devices=1)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
