@@ -267,14 +267,16 @@ class Learner(NamedTuple):
 
 def _act(learner: Learner, flat_params, obs, key, greedy: bool):
     """Actions for a batch of observations: the mode (greedy) or a sample of the policy."""
-    policy, params = learner.policy, learner.unravel(flat_params)
+    policy = learner.policy
+    actor = policy.actor(learner.unravel(flat_params))
     x = jnp.reshape(obs, (-1, obs.shape[-1]))
-    out = jnp.reshape(policy.outputs(policy.actor(params), x), obs.shape[:-1] + (-1,))
     if greedy:
-        return jnp.argmax(out, axis=-1).astype(jnp.int32) if policy.discrete else out
-    if policy.discrete:
-        return jnp.argmax(out + jax.random.gumbel(key, out.shape), axis=-1).astype(jnp.int32)
-    return out + jnp.exp(params["log_std"]) * jax.random.normal(key, out.shape)
+        out = policy.outputs(actor, x)
+        action = jnp.argmax(out, axis=-1).astype(jnp.int32) if policy.discrete else out
+    else:
+        draw = jax.random.gumbel if policy.discrete else jax.random.normal
+        action = policy.sample(actor, x, draw(key, (x.shape[0], policy.num_actions)))[0]
+    return jnp.reshape(action, obs.shape[:-1] + action.shape[1:])
 
 
 def permutations(key: jax.Array, n: int, count: int) -> jax.Array:

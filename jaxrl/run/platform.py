@@ -19,11 +19,10 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     the default with no slower code. On CPUs with AVX-512, XLA's kernels use 512-bit vectors
     (~7 % faster PPO updates than its default of 256). Small while loops (a rollout of a few
     envs, GAE, random-number generation) run as single kernels (:data:`SMALL_LOOP_BYTES`).
-    OpenBLAS is kept to one thread. Call
-    before any JAX array exists (gymnax creates some when it is imported, so before importing
-    gymnax or :mod:`jaxrl.envs`; a late call warns and changes nothing). Settings a user
-    already made in ``XLA_FLAGS``, ``PJRT_NPROC`` or ``OPENBLAS_NUM_THREADS`` are kept
-    (BENCHMARKS.md has the measurements).
+    OpenBLAS is kept to one thread. Call before any JAX array exists (gymnax creates some
+    when it is imported, so before importing gymnax or :mod:`jaxrl.envs`; a late call warns
+    and changes nothing). Settings a user already made in ``XLA_FLAGS``, ``PJRT_NPROC`` or
+    ``OPENBLAS_NUM_THREADS`` are kept (BENCHMARKS.md has the measurements).
 
     Args:
       num_devices: CPU devices to expose (default: the cores this process may use).
