@@ -51,17 +51,16 @@ def run_target(algo, env_name, config_kw, hparams_kw, seeds):
     import numpy as np
 
     from jaxrl import envs
-    from jaxrl.agents import ALGORITHMS
-    from jaxrl.run import run_seeds
-    from jaxrl.run.evaluate import evaluate_params
+    from jaxrl.registry import algorithm
+    from jaxrl.run import evaluate_params, run_seeds, saved_policies
 
-    module = ALGORITHMS[algo]
+    module = algorithm(algo)
     env, env_params = envs.make(env_name)
-    train = module.make_train(module.CONFIG(**config_kw), env, env_params)
-    res = run_seeds(train, seeds, module.HPARAMS(**hparams_kw), warmup=False)
-    returns = evaluate_params(train, env, env_params, res.output.state.params, episodes=16,
-                              greedy=True)  # fmt: skip
-    steps = train.num_updates * train.steps_per_update
+    learner = module.make_learner(module.CONFIG(**config_kw), env, env_params)
+    res = run_seeds(learner, seeds, module.HPARAMS(**hparams_kw), warmup=False)
+    policies = saved_policies(learner, res.output.state)
+    returns = evaluate_params(learner, policies, episodes=16, greedy=True)
+    steps = learner.total_steps
     return {
         "algo": algo,
         "env": env_name,
@@ -78,12 +77,12 @@ def run_target(algo, env_name, config_kw, hparams_kw, seeds):
 
 def sac_speed(peak: float, total_steps: int) -> dict:
     from jaxrl import envs
-    from jaxrl.agents import sac
+    from jaxrl.agents.offpolicy import sac
     from jaxrl.run import run_seeds
 
     env, env_params = envs.make("Pendulum-v1")
     cfg = sac.SACConfig(total_steps=total_steps, learning_starts=1_000, log_every=1_000)
-    train = sac.make_train(cfg, env, env_params)
+    train = sac.make_learner(cfg, env, env_params)
     grad_steps = (total_steps - cfg.learning_starts) // cfg.steps_per_iteration
     flops = sac_flops_per_grad_step(3, 1)
     out = {"hidden": list(cfg.hidden), "batch": cfg.batch_size, "grad_steps": grad_steps,
@@ -105,15 +104,16 @@ def replay_memory(seeds: int = 16, capacity: int = 1_000_000) -> dict:
     import jax
 
     from jaxrl import envs
-    from jaxrl.agents import sac
+    from jaxrl import learner as contract
+    from jaxrl.agents.offpolicy import sac
 
     env, env_params = envs.make("Pendulum-v1")
     cfg = sac.SACConfig(total_steps=2_000, buffer_size=capacity, hidden=(64, 64))
-    train = sac.make_train(cfg, env, env_params)
+    learner = sac.make_learner(cfg, env, env_params)
     keys = jax.random.split(jax.random.key(0), seeds)
-    state = jax.eval_shape(jax.vmap(train.init, (0, None)), keys, sac.SACHParams())
+    state = jax.eval_shape(jax.vmap(lambda k: contract.init(learner, k)), keys)
     buffer_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state.buffer.data))
-    step = jax.jit(jax.vmap(lambda s: train.run(s, sac.SACHParams(), 1)[0]), donate_argnums=0)
+    step = jax.jit(jax.vmap(lambda s: contract.run(learner, s, None, 1)[0]), donate_argnums=0)
     mem = step.lower(state).compile().memory_analysis()
     return {
         "seeds": seeds,

@@ -37,6 +37,9 @@ def main() -> None:
         "--breakdown", action="store_true", help="also time the parts of an update, 1 seed"
     )
     parser.add_argument(
+        "--implementation", default="auto", help="PPOConfig.implementation: auto, plain or cpu"
+    )
+    parser.add_argument(
         "--breakdown-runs",
         type=int,
         default=1,
@@ -49,12 +52,12 @@ def main() -> None:
     import numpy as np
 
     from jaxrl import envs
-    from jaxrl.agents import ppo
+    from jaxrl.agents.onpolicy import ppo
     from jaxrl.run import run_seeds
 
     env, params = envs.make("CartPole-v1")
-    cfg = ppo.PPOConfig(total_steps=args.total_steps)
-    train = ppo.make_train(cfg, env, params)
+    cfg = ppo.PPOConfig(total_steps=args.total_steps, implementation=args.implementation)
+    train = ppo.make_learner(cfg, env, params)
     res = run_seeds(train, args.seeds, ppo.PPOHParams(), warmup=True)
     final = res.output.metrics["episode_return"][:, -1]
     steps = cfg.num_updates * cfg.batch_size
@@ -82,7 +85,9 @@ def main() -> None:
 
         size = chunk_size(cfg.num_updates, args.chunks)
         chunked = run_chunked(train, args.seeds, ppo.PPOHParams(), chunk_updates=size)
-        same = np.array_equal(chunked.output.state.params, res.output.state.params)
+        same = all(np.array_equal(a, b) for a, b in zip(
+            jax.tree.leaves(chunked.output.state.params), jax.tree.leaves(res.output.state.params),
+            strict=True))  # fmt: skip
         row.update(chunks=cfg.num_updates // size, chunked_run_s=round(chunked.run_s, 3),
                    chunked_overhead=round(chunked.run_s / res.run_s - 1, 3),
                    chunked_bit_identical=bool(same))  # fmt: skip
@@ -107,10 +112,11 @@ def breakdown(cfg, env, env_params, runs: int = 1) -> dict:
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    from jaxrl.agents import ppo
+    from jaxrl.agents.onpolicy import ppo
+    from jaxrl.agents.onpolicy import ppo_cpu as fast
     from jaxrl.networks import init_actor_critic
 
-    learner = ppo.make_learner(cfg, env, env_params)
+    learner = ppo.cpu_parts(cfg, env, env_params)
     hp = jax.tree.map(jnp.float32, ppo.PPOHParams())
     tx = ppo.make_optimizer(cfg, hp)
     p = learner.policy
@@ -134,16 +140,17 @@ def breakdown(cfg, env, env_params, runs: int = 1) -> dict:
     def rollout_parts(depth):
         def body(carry, key):
             env_state, obs = carry
-            draws = ppo.draw_update(learner, key)
-            env_state, obs, traj = ppo.collect_rollout(learner, params, env_state, obs, draws,
-                                                       env_params)  # fmt: skip
+            draws = fast.draw_update(learner, key)
+            env_state, obs, traj = fast.collect_rollout(learner, params, env_state, obs, draws,
+                                                        env_params)  # fmt: skip
             out = traj.obs.sum()
             if depth > 0:
-                evaluated = ppo.evaluate_rollout(learner, params, traj, hp)
+                evaluated = fast.evaluate_rollout(learner, params, traj, hp)
                 out += evaluated[2].sum()
                 if depth > 1:
-                    batch = ppo.make_batch(learner, traj, *evaluated)
-                    out += ppo.minibatches(learner, batch, draws.permutation_bits).sum()
+                    batch = fast.make_batch(learner, traj, *evaluated)
+                    perms = fast.permutations_from_bits(draws.permutation_bits)
+                    out += fast.minibatches(learner, batch, perms).sum()
             return (env_state, obs), out
 
         return lambda s, o, k: jax.lax.scan(body, (s, o), k)[1]
@@ -152,11 +159,11 @@ def breakdown(cfg, env, env_params, runs: int = 1) -> dict:
     batch = jax.random.normal(jax.random.key(3), (cfg.batch_size, learner.num_rows))
     batch = batch.at[:, learner.obs_dim].set(0.0)  # a valid action column
     bits = jax.random.bits(jax.random.key(4), (cfg.update_epochs, cfg.batch_size), jnp.uint32)
-    mbs = ppo.minibatches(learner, batch, bits)
+    mbs = fast.minibatches(learner, batch, fast.permutations_from_bits(bits))
 
     def sgd(flat, opt_state):
         def body(carry, _):
-            flat, opt_state, _ = ppo.sgd_epochs(learner, tx, *carry, mbs, hp)
+            flat, opt_state, _ = fast.sgd_epochs(learner, tx, *carry, mbs, hp)
             return (flat, opt_state), None
 
         return jax.lax.scan(body, (flat, opt_state), None, cfg.num_updates)[0]

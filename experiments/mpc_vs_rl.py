@@ -134,60 +134,31 @@ def _config(algo: str, module, budget: int, quick: bool):
     return module.CONFIG(total_steps=budget)
 
 
-def _policy_rollout(train, env, params, steps: int, episodes: int):
-    """jitted ``(params [S, P], key) -> returns [S, episodes]`` with the greedy policy."""
-    import jax
-    import jax.numpy as jnp
-
-    from jaxrl.envs import ClipAction, is_discrete
-    from jaxrl.envs.wrappers import transition
-
-    env_c = env if is_discrete(env, params) else ClipAction(env)
-
-    def one(p, key):
-        k_reset, k_step = jax.random.split(key)
-        obs, state = jax.vmap(env_c.reset, (0, None))(jax.random.split(k_reset, episodes), params)
-
-        def step(carry, k):
-            obs, state, ret, alive = carry
-            action = train.act(p, obs, k, True)
-            obs, state, r, term, trunc, _ = jax.vmap(transition, (None, 0, 0, 0, None))(
-                env_c, jax.random.split(k, episodes), state, action, params
-            )
-            return (obs, state, ret + jnp.where(alive, r, 0.0), alive & ~(term | trunc)), None
-
-        init = (obs, state, jnp.zeros(episodes), jnp.ones(episodes, bool))
-        (_, _, ret, _), _ = jax.lax.scan(step, init, jax.random.split(k_step, steps))
-        return ret
-
-    return jax.jit(jax.vmap(one))
-
-
 def learner_rows(algo: str, env_key: str, seeds: int, quick: bool) -> list[dict]:
     import jax
     import numpy as np
 
     from jaxrl import envs
-    from jaxrl.agents import ALGORITHMS
-    from jaxrl.run import run_seeds
+    from jaxrl.registry import algorithm
+    from jaxrl.run import run_seeds, saved_policies
+    from jaxrl.run.evaluate import make_evaluator
 
-    module = ALGORITHMS[algo]
+    module = algorithm(algo)
     env, params = envs.make(ENVS[env_key])
     budget = BUDGETS[algo][0 if quick else 1]
-    train = module.make_train(_config(algo, module, budget, quick), env, params)
-    res = run_seeds(train, seeds, module.HPARAMS(), seed=0)
+    learner = module.make_learner(_config(algo, module, budget, quick), env, params)
+    res = run_seeds(learner, seeds, module.HPARAMS(), seed=0)
     steps = int(params.max_steps_in_episode)
-    rollout = _policy_rollout(train, env, params, steps, episodes=8)
-    keys = jax.random.split(jax.random.key(99), seeds)
-    p = jax.numpy.asarray(res.output.state.params)
-    jax.block_until_ready(rollout(p, keys))
+    evaluate = make_evaluator(learner, episodes=8, greedy=True)
+    policies = jax.tree.map(jax.numpy.asarray, saved_policies(learner, res.output.state))
+    key = jax.random.key(99)
+    jax.block_until_ready(evaluate(policies, key))
     t0 = time.perf_counter()
-    returns = np.asarray(jax.block_until_ready(rollout(p, keys)))
+    per_seed = np.asarray(jax.block_until_ready(evaluate(policies, key)))
     run_s = time.perf_counter() - t0
-    per_seed = returns.mean(axis=1)
     per_seed = np.where(res.diverged, np.nan, per_seed)
     return [{"method": algo, "env": ENVS[env_key], **_summary(per_seed[np.isfinite(per_seed)]),
-             "train_env_steps": int(train.num_updates * train.steps_per_update),
+             "train_env_steps": int(learner.total_steps),
              "train_wall_s": res.run_s, "ms_per_action": 1000 * run_s / (seeds * 8 * steps),
              "compile_s": res.compile_s, "diverged": int(res.diverged.sum())}]  # fmt: skip
 
@@ -201,9 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
 
-    from jaxrl.agents import ALGORITHMS
-
-    learners = ["cmaes", "ppo"] + (["sac"] if "sac" in ALGORITHMS else [])
+    learners = ["cmaes", "ppo", "sac"]
     only = set(args.only.split(",")) if args.only else None
     rows = []
     t_start = time.perf_counter()

@@ -64,7 +64,10 @@ def main() -> None:
     import numpy as np
 
     from jaxrl import envs
-    from jaxrl.agents import ALGORITHMS
+    from jaxrl import learner as contract
+    from jaxrl.registry import algorithm
+    from jaxrl.run import saved_policies
+    from jaxrl.run.evaluate import make_evaluator
     from jaxrl.run.seeds import per_run, shard_inputs
 
     env_names = args.envs.split(",") if args.envs else (
@@ -74,28 +77,35 @@ def main() -> None:
     for env_name in env_names:
         env, env_params = envs.make(env_name)
         for method in args.methods.split(","):
-            module = ALGORITHMS[method]
+            module = algorithm(method)
             cfg_kw, hp_kw, chunks = table[(method, env_name)]
             cfg = module.CONFIG(**cfg_kw)
             hp = module.HPARAMS(**hp_kw)
-            train = module.make_train(cfg, env, env_params)
-            total = train.num_updates
+            learner = module.make_learner(cfg, env, env_params)
+            total = learner.num_updates
             size = max(1, total // chunks)
             sizes = [size] * (total // size) + ([total % size] if total % size else [])
 
             mesh, sharding, keys_g, hp_g = shard_inputs(args.seeds, hp, seed=0)
             t0 = time.perf_counter()
-            init = jax.jit(per_run(lambda k, h, t=train: t.init(jax.random.wrap_key_data(k), h),
-                                   mesh))  # fmt: skip
+            init = jax.jit(
+                per_run(
+                    lambda k, h, lr=learner: contract.init(lr, jax.random.wrap_key_data(k), h), mesh
+                )
+            )
             state = init(keys_g, hp_g)
             compiled = {}
             for n in sorted(set(sizes)):
-                fn = jax.jit(per_run(lambda s, h, n=n, t=train: t.run(s, h, n), mesh))
+                fn = jax.jit(per_run(lambda s, h, n=n, lr=learner: contract.run(lr, s, h, n), mesh))
                 compiled[n] = fn.lower(state, hp_g).compile()
             compile_s = time.perf_counter() - t0
 
-            evaluate = _make_evaluator(train, method, env, env_params, args.episodes)
-            jax.block_until_ready(evaluate(state.params, jax.random.key(0)))  # compile
+            evaluate = make_evaluator(learner, episodes=args.episodes, greedy=True)
+
+            def score(state, key, lr=learner, ev=evaluate):
+                return float(np.mean(ev(saved_policies(lr, state), key)))
+
+            score(state, jax.random.key(0))  # compile
 
             threshold = THRESHOLDS[env_name]
             train_s, steps, steps_to, curve = 0.0, 0, None, []
@@ -103,12 +113,13 @@ def main() -> None:
                 t0 = time.perf_counter()
                 state, _ = jax.block_until_ready(compiled[n](state, hp_g))
                 train_s += time.perf_counter() - t0
-                steps += n * train.steps_per_update
-                mean = float(np.mean(evaluate(state.params, jax.random.key(len(curve)))))
+                steps += n * learner.steps_per_update
+                mean = score(state, jax.random.key(len(curve)))
                 curve.append((steps, mean))
                 if steps_to is None and mean >= threshold:
                     steps_to = steps
-            ms1, ms256 = _ms_per_action(train, method, env, env_params, np.asarray(state.params)[0])
+            one = jax.tree.map(lambda x: x[0], saved_policies(learner, state))
+            ms1, ms256 = _ms_per_action(learner, one)
             row = {
                 "method": method,
                 "env": env_name,
@@ -133,38 +144,9 @@ def main() -> None:
         print(json.dumps({"rows": rows}))
 
 
-def _make_evaluator(train, method, env, env_params, episodes: int):
-    """A jitted ``evaluate(params [runs, P], key) -> [runs]`` of greedy returns."""
-    import jax
-
-    from jaxrl import envs
-    from jaxrl.agents import alphazero
-    from jaxrl.run.baseline import first_episode_returns
-
-    if method == "alphazero":
-        return alphazero.make_planner_evaluator(train, env_params, episodes=episodes)
-    env_w = envs.EpisodeStatistics(env)
-    if len(env.observation_space(env_params).shape) != 1:
-        env_w = envs.FlattenObservation(env_w)
-    venv = envs.VecEnv(env_w, episodes)
-    max_steps = int(env_params.max_steps_in_episode)
-
-    def one_run(p, key):
-        def act(obs, k):
-            return train.act(p, obs, k, True)
-
-        first, _ = first_episode_returns(venv, act, env_params, key, max_steps)
-        return first.mean()
-
-    @jax.jit
-    def evaluate(params, key):
-        return jax.vmap(one_run)(params, jax.random.split(key, params.shape[0]))
-
-    return evaluate
-
-
-def _ms_per_action(train, method, env, env_params, params, repeats: int = 20):
-    """Median wall time (ms) of one greedy action call, batch 1 and batch 256."""
+def _ms_per_action(learner, params, repeats: int = 20):
+    """Median wall time (ms) of one greedy action call, batch 1 and batch 256 (planners on
+    the true simulator search from the env states)."""
     import jax
     import numpy as np
 
@@ -172,16 +154,11 @@ def _ms_per_action(train, method, env, env_params, params, repeats: int = 20):
 
     out = []
     for batch in (1, 256):
-        keys = jax.random.split(jax.random.key(0), batch)
-        if method == "alphazero":
-            obs, state = jax.vmap(train.plan_env.reset, (0, None))(keys, env_params)
-            fn = jax.jit(lambda p, s, o, k: train.plan(p, s, o, k, True))
-            args = (params, state, obs, jax.random.key(1))
-        else:
-            flat = envs.FlattenObservation(env)
-            obs, _ = jax.vmap(flat.reset, (0, None))(keys, env_params)
-            fn = jax.jit(lambda p, o, k: train.act(p, o, k, True))
-            args = (params, obs, jax.random.key(1))
+        venv = envs.stack(learner.env, learner.env_params, batch)
+        obs, state = venv.reset(jax.random.key(0), learner.env_params)
+        carry = learner.policy.init_carry(batch)
+        fn = jax.jit(lambda p, o, s, k, c=carry: learner.policy.act(p, o, k, c, s, True)[0])
+        args = (params, obs, state, jax.random.key(1))
         jax.block_until_ready(fn(*args))
         times = []
         for _ in range(repeats):

@@ -105,12 +105,9 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     configure_cpu(num_runs=_num_runs_from_argv(argv, sweep))
     import tyro
 
-    from jaxrl._errors import unknown_name
-    from jaxrl.agents import ALGORITHMS
+    from jaxrl import registry
 
-    if algo not in ALGORITHMS:
-        raise CLIError(unknown_name("algorithm", algo, ALGORITHMS))
-    module = ALGORITHMS[algo]
+    module = registry.algorithm(algo)
     command = "sweep" if sweep else "train"
     args = tyro.cli(_train_args_type(module, sweep), args=argv, prog=f"jaxrl {command} {algo}")
     if args.seeds <= 0:
@@ -125,14 +122,14 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     import numpy as np
 
     from jaxrl import envs
-    from jaxrl.run import results, run_seeds, stats
+    from jaxrl.run import results, run_seeds, saved_policies, stats
     from jaxrl.run.baseline import SOLVED_THRESHOLDS, random_policy_return
 
     overrides = {k: v[0] for k, v in envs.parse_ranges(args.env_params).items()}
     env, env_params = envs.make(args.env, **overrides)
-    train = module.make_train(args.config, env, env_params)  # validates the config
+    learner = module.make_learner(args.config, env, env_params)  # validates the config
     hparams, key_ids = sweep_mod.expand(args.hparams, points, args.seeds)
-    module.validate_hparams(hparams)
+    learner.validate_hparams(hparams)
     if args.chunks <= 0:
         raise CLIError(f"chunks: must be a positive int, got {args.chunks}")
     if args.resume:
@@ -145,10 +142,10 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
         out = results.prepare_dir(args.out, overwrite=args.overwrite) if args.out else None
 
     what = f"{len(points)} grid points x {args.seeds} seeds" if sweep else f"{args.seeds} seeds"
-    print(f"{command} {algo} on {args.env}: {what} x {args.config.total_steps} steps")
+    print(f"{command} {algo} on {args.env}: {what} x {learner.total_steps} {learner.step_unit}")
     t0 = time.perf_counter()
     if args.chunks == 1 and out is None:
-        res = run_seeds(train, num_runs, hparams, seed=args.seed, key_ids=key_ids)
+        res = run_seeds(learner, num_runs, hparams, seed=args.seed, key_ids=key_ids)
     else:
         from jaxrl.run.chunked import chunk_size, fingerprint, run_chunked
 
@@ -156,10 +153,10 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
                             config=dataclasses.asdict(args.config), points=points,
                             seeds=args.seeds, hparams=args.hparams._asdict())  # fmt: skip
         res = run_chunked(
-            train,
+            learner,
             num_runs,
             hparams,
-            chunk_updates=chunk_size(train.num_updates, args.chunks),
+            chunk_updates=chunk_size(learner.num_updates, args.chunks),
             seed=args.seed,
             key_ids=key_ids,
             checkpoint_dir=out / "checkpoints" if out is not None else None,
@@ -173,7 +170,8 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     finals = np.where(res.diverged, np.nan, metrics["episode_return"][:, -1])
     random_return = random_policy_return(env, env_params)
     solved = SOLVED_THRESHOLDS.get(args.env)
-    steps = train.num_updates * train.steps_per_update
+    steps = learner.total_steps
+    policy = saved_policies(learner, res.output.state)
     groups = finals.reshape(len(points), args.seeds)
     per_point = [
         {"hparams": p, **stats.summarize(g, baseline=random_return, solved=solved)}
@@ -191,7 +189,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
         run_s=res.run_s,
         wall_s=wall,
         sps=num_runs * steps / res.run_s,
-        params_sha256=results.params_sha256(res.output.state.params),
+        params_sha256=results.params_sha256(policy),
     )
     if sweep:
         _print_sweep(per_point)
@@ -200,7 +198,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     _print_table([
         ("random policy", f"return {random_return:.2f}"),
         ("compile / run", f"{res.compile_s:.2f} s / {res.run_s:.2f} s"),
-        ("env steps/s", f"{summary['sps']:,.0f}"),
+        (f"{learner.step_unit}/s", f"{summary['sps']:,.0f}"),
     ])  # fmt: skip
     if res.diverged.any():
         print(f"  warning: runs {summary['diverged']} diverged (non-finite loss or params)")
@@ -221,12 +219,12 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
                 **results.environment_info(),
             },
         )
-        results.write_metrics_csv(out / "metrics.csv", metrics, train.steps_per_update)
+        results.write_metrics_csv(out / "metrics.csv", metrics, learner.steps_per_update)
         if args.tensorboard:
-            results.write_tensorboard(out, metrics, train.steps_per_update)
+            results.write_tensorboard(out, metrics, learner.steps_per_update)
         results.write_json(out / "summary.json", summary)
-        np.savez(out / "params.npz", params=np.asarray(res.output.state.params))
-        env_steps = np.arange(1, train.num_updates + 1) * train.steps_per_update
+        results.save_policy(out / "policy.npz", policy)
+        env_steps = np.arange(1, learner.num_updates + 1) * learner.steps_per_update
         curves = metrics["episode_return"]
         if sweep:
             results.plot_sweep(out, curves, env_steps, points, args.seeds, random_return,
@@ -289,11 +287,13 @@ def evaluate_command(argv: list[str]) -> int:
         raise CLIError(f"{run_dir}: no such run directory")
     from jaxrl.run import configure_cpu
 
-    configure_cpu(num_runs=1)  # before jaxrl.run.evaluate imports gymnax
+    configure_cpu(num_runs=1)  # before anything imports gymnax
+    from jaxrl.registry import learner_from_run
     from jaxrl.run.evaluate import evaluate_dir
 
-    result = evaluate_dir(run_dir, episodes=args.episodes, perturb=args.perturb,
-                          seed=args.seed, overwrite=args.overwrite)  # fmt: skip
+    result = evaluate_dir(run_dir, learner_from_run(run_dir), episodes=args.episodes,
+                          perturb=args.perturb, seed=args.seed,
+                          overwrite=args.overwrite)  # fmt: skip
     shift = f" under {args.perturb}" if args.perturb else ""
     print(f"evaluated {run_dir}{shift}: {args.episodes} episodes per run")
     for mode in ("greedy", "stochastic"):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxrl import buffers
-from jaxrl.agents.offpolicy import Transition, n_step_batch
+from jaxrl.agents.offpolicy.loop import Transition, n_step_batch
 from jaxrl.buffers import sum_tree
 from jaxrl.losses import n_step_bootstrap
 

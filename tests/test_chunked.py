@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +15,8 @@ import pytest
 from conftest import ROOT
 
 from jaxrl import envs
-from jaxrl.agents import ppo
+from jaxrl.agents.onpolicy import ppo
+from jaxrl.learner import Learner, Policy
 from jaxrl.run import run_seeds
 from jaxrl.run.chunked import CheckpointError, chunk_size, run_chunked
 from jaxrl.run.results import params_sha256
@@ -32,7 +32,7 @@ def test_chunked_equals_one_shot(train):
     hp = ppo.PPOHParams(lr=3e-3)
     a = run_seeds(train, 3, hp)
     b = run_chunked(train, 3, hp, chunk_updates=7, progress=False)  # 80 = 7 * 11 + 3
-    assert params_sha256(a.output.state.params) == params_sha256(b.output.state.params)
+    assert params_sha256(a.output.state) == params_sha256(b.output.state)
     np.testing.assert_array_equal(a.output.metrics["loss"], b.output.metrics["loss"])
 
 
@@ -51,18 +51,17 @@ def test_resume_checks_the_fingerprint(train, tmp_path):
 def test_checkpoint_of_a_state_with_empty_leaves_resumes(tmp_path):
     """MJX states hold zero-size arrays (no contacts); orbax cannot write those."""
 
-    def init(key, hp):
+    def init(key, hp, env_params, data):
         return {"x": jnp.zeros(3), "none": jnp.zeros((0, 2)), "key": key}
 
-    def run(state, hp, n):
-        def step(s, _):
-            key, k = jax.random.split(s["key"])
-            x = s["x"] + hp * jax.random.normal(k, (3,))
-            return {**s, "x": x, "key": key}, {"episode_return": x.sum()}
+    def update(s, hp, env_params, data):
+        key, k = jax.random.split(s["key"])
+        x = s["x"] + hp * jax.random.normal(k, (3,))
+        return {**s, "x": x, "key": key}, {"episode_return": x.sum()}
 
-        return jax.lax.scan(step, state, None, n)
-
-    train = SimpleNamespace(init=init, run=run, num_updates=6, steps_per_update=1)
+    train = Learner(config=None, hparams=jnp.float32(1.0), init=init, update=update,
+                    policy=Policy(lambda *a: None), save=lambda s: s["x"], num_updates=6,
+                    steps_per_update=1, env=None, env_params=None)  # fmt: skip
     want = run_chunked(train, 2, jnp.float32(1.0), chunk_updates=2, progress=False)
     ckpt = tmp_path / "c"
     run_chunked(train, 2, jnp.float32(1.0), chunk_updates=2, progress=False,

@@ -42,7 +42,7 @@ def test_train_writes_a_run_directory_and_refuses_to_overwrite(tmp_path, subproc
     assert out.returncode == 0, out.stderr[-2000:]
     assert "IQM" in out.stdout
     for name in ("config.json", "metrics.csv", "summary.json", "learning_curves.png",
-                 "final_returns.png", "params.npz", "tensorboard"):  # fmt: skip
+                 "final_returns.png", "policy.npz", "tensorboard"):  # fmt: skip
         assert (run / name).exists(), name
     summary = json.loads((run / "summary.json").read_text())
     assert len(summary["final_returns"]) == 2 and len(summary["params_sha256"]) == 64

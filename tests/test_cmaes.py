@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from jaxrl import envs
-from jaxrl.agents import ALGORITHMS, cmaes
-from jaxrl.run import run_seeds
-from jaxrl.run.evaluate import evaluate_params
+from jaxrl import learner as contract
+from jaxrl._errors import check_ranges
+from jaxrl.agents.evolution import cmaes
+from jaxrl.run import evaluate_params, run_seeds, saved_policies
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def test_cmaes_solves_cartpole(cartpole):
     res = run_seeds(train, 4, cmaes.CMAESHParams())
     assert res.output.metrics["episode_return"].shape == (4, 50)
     assert not res.diverged.any()
-    scores = evaluate_params(train, env, params, res.output.state.params, episodes=16,
-                             greedy=True)  # fmt: skip
+    policies = saved_policies(train.learner, res.output.state)
+    scores = evaluate_params(train.learner, policies, episodes=16, greedy=True)
     assert scores.mean() >= 475.0 and (scores >= 475.0).sum() >= 3, scores
 
 
@@ -50,8 +51,8 @@ def test_open_es_learns_cartpole(cartpole):
     cfg = cmaes.CMAESConfig(strategy="open_es", total_steps=400_000)
     train = cmaes.make_train(cfg, env, params)
     res = run_seeds(train, 4, cmaes.CMAESHParams())
-    scores = evaluate_params(train, env, params, res.output.state.params, episodes=16,
-                             greedy=True)  # fmt: skip
+    policies = saved_policies(train.learner, res.output.state)
+    scores = evaluate_params(train.learner, policies, episodes=16, greedy=True)
     assert scores.mean() >= 80.0 and scores.min() >= 40.0, scores
 
 
@@ -59,14 +60,16 @@ def test_contract_chunked_equals_one_shot_and_vmaps_over_hparams(cartpole):
     env, params = cartpole
     cfg = cmaes.CMAESConfig(population_size=8, episode_steps=100, total_steps=4 * 800)
     env_params = params.replace(max_steps_in_episode=100)
-    train = cmaes.make_train(cfg, env, env_params)
-    assert train.num_updates == 4 and train.steps_per_update == 800
+    learner = cmaes.make_learner(cfg, env, env_params)
+    train = contract.make_train(learner)
+    assert learner.num_updates == 4 and learner.steps_per_update == 800
     keys = jax.random.split(jax.random.key(3), 2)
     # sigma is traced: one compile runs both settings.
     hps = cmaes.CMAESHParams(sigma=jnp.array([0.1, 1.0]), lr=jnp.array([0.05, 0.05]))
     full = jax.jit(jax.vmap(train))(keys, hps)
-    run = jax.jit(jax.vmap(train.run, (0, 0, None)), static_argnums=2)
-    state = jax.jit(jax.vmap(train.init))(keys, hps)
+    run = jax.jit(jax.vmap(lambda s, h, n: contract.run(learner, s, h, n), (0, 0, None)),
+                  static_argnums=2)  # fmt: skip
+    state = jax.jit(jax.vmap(lambda k, h: contract.init(learner, k, h)))(keys, hps)
     state, m1 = run(state, hps, 2)
     state, m2 = run(state, hps, 2)
     np.testing.assert_array_equal(full.state.params, state.params)
@@ -78,16 +81,17 @@ def test_contract_chunked_equals_one_shot_and_vmaps_over_hparams(cartpole):
     assert full.metrics["sigma"].shape == (2, 4)
     assert not np.allclose(full.metrics["sigma"][0], full.metrics["sigma"][1])
     full = jax.tree.map(lambda x: x[0], full)
-    actions = train.act(full.state.params, jnp.zeros((5, 4)), jax.random.key(0), True)
+    actions = learner.act(learner.save(full.state), jnp.zeros((5, 4)), jax.random.key(0))
     assert actions.shape == (5,) and actions.dtype == jnp.int32
 
 
 def test_continuous_actions_stay_in_bounds():
     env, params = envs.make("Pendulum-v1")
     cfg = cmaes.CMAESConfig(population_size=8, episode_steps=200, total_steps=1600)
-    train = cmaes.make_train(cfg, env, params)
-    params = train.init(jax.random.key(0), cmaes.CMAESHParams()).params
-    actions = train.act(params * 100.0, jax.random.normal(jax.random.key(1), (64, 3)), None, True)
+    learner = cmaes.make_learner(cfg, env, params)
+    layers = learner.save(contract.init(learner, jax.random.key(0)))
+    layers = jax.tree.map(lambda x: x * 100.0, layers)
+    actions = learner.act(layers, jax.random.normal(jax.random.key(1), (64, 3)), None)
     assert actions.shape == (64, 1) and float(jnp.abs(actions).max()) <= 2.0
 
 
@@ -103,13 +107,12 @@ def test_bad_config_raises_before_tracing(cartpole):
     with pytest.raises(ValueError, match="total_steps"):
         cmaes.make_train(cmaes.CMAESConfig(total_steps=100), env, params)
     with pytest.raises(ValueError, match="sigma"):
-        cmaes.validate_hparams(cmaes.CMAESHParams(sigma=-1.0))
+        check_ranges(cmaes.CMAESHParams(sigma=-1.0), cmaes.HPARAM_RANGES)
 
 
 def test_cli_trains_cmaes(tmp_path):
     from jaxrl.cli import main
 
-    assert ALGORITHMS["cmaes"] is cmaes
     out = tmp_path / "run"
     code = main(["train", "cmaes", "--env", "CartPole-v1", "--seeds", "2", "--total-steps",
                  "16000", "--chunks", "2", "--out", str(out), "--no-progress"])  # fmt: skip

@@ -13,20 +13,22 @@ import numpy as np
 import pytest
 
 from jaxrl import envs
-from jaxrl.agents import ALGORITHMS
-from jaxrl.run.evaluate import evaluate_params
+from jaxrl import learner as contract
+from jaxrl.registry import algorithm
+from jaxrl.run import evaluate_params, saved_policies
 
 SEEDS = 3
 
 
 def _train_and_evaluate(algo, env_name, config_kw, hparams_kw=None, seeds=SEEDS):
-    module = ALGORITHMS[algo]
+    module = algorithm(algo)
     env, env_params = envs.make(env_name)
     train = module.make_train(module.CONFIG(**config_kw), env, env_params)
     hp = module.HPARAMS(**(hparams_kw or {}))
     keys = jax.random.split(jax.random.key(42), seeds)
     out = jax.jit(jax.vmap(train, (0, None)))(keys, hp)
-    returns = evaluate_params(train, env, env_params, out.state.params, episodes=8, greedy=True)
+    policies = saved_policies(train.learner, out.state)
+    returns = evaluate_params(train.learner, policies, episodes=8, greedy=True)
     return out, returns
 
 
@@ -94,15 +96,15 @@ def test_a2c_learns_cartpole():
 
 def test_chunked_run_equals_one_call():
     """``run`` in two pieces gives the same bits as ``train`` (checkpoint/resume relies on it)."""
-    module = ALGORITHMS["dqn"]
+    module = algorithm("dqn")
     env, env_params = envs.make("CartPole-v1")
     cfg = module.CONFIG(total_steps=2_000, learning_starts=500, log_every=500, buffer_size=1_000)
-    train = module.make_train(cfg, env, env_params)
+    learner = module.make_learner(cfg, env, env_params)
     hp = module.HPARAMS()
     key = jax.random.key(3)
-    whole = jax.jit(train)(key, hp)
-    run = jax.jit(train.run, static_argnums=2)
-    state, m1 = run(jax.jit(train.init)(key, hp), hp, 2)
+    whole = jax.jit(contract.make_train(learner))(key, hp)
+    run = jax.jit(lambda s, h, n: contract.run(learner, s, h, n), static_argnums=2)
+    state, m1 = run(jax.jit(lambda k, h: contract.init(learner, k, h))(key, hp), hp, 2)
     state, m2 = run(state, hp, 2)
     np.testing.assert_array_equal(np.asarray(whole.state.params), np.asarray(state.params))
     np.testing.assert_array_equal(
@@ -121,7 +123,7 @@ def test_chunked_run_equals_one_call():
     ],
 )
 def test_wrong_action_kind_names_the_right_algorithm(algo, env_name, match):
-    module = ALGORITHMS[algo]
+    module = algorithm(algo)
     env, env_params = envs.make(env_name)
     with pytest.raises(ValueError, match=match):
         module.make_train(module.CONFIG(), env, env_params)
@@ -140,7 +142,7 @@ def test_wrong_action_kind_names_the_right_algorithm(algo, env_name, match):
     ],
 )
 def test_invalid_config_fails_before_tracing(overrides, match):
-    module = ALGORITHMS["sac"]
+    module = algorithm("sac")
     env, env_params = envs.make("Pendulum-v1")
     with pytest.raises(ValueError, match=match):
         module.make_train(module.CONFIG(**overrides), env, env_params)

@@ -10,7 +10,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from jaxrl import envs
-from jaxrl.agents import ALGORITHMS, alphazero, muzero
+from jaxrl.agents.search import alphazero, muzero, selfplay
 from jaxrl.losses import (
     categorical_to_scalar,
     inverse_value_transform,
@@ -24,11 +24,10 @@ from jaxrl.planning import (
     check_deterministic,
     env_root,
     make_env_recurrent_fn,
-    n_step_returns,
     run_search,
 )
-from jaxrl.run import run_seeds
-from jaxrl.run.evaluate import evaluate_params
+from jaxrl.registry import algorithm
+from jaxrl.run import evaluate_params, run_seeds, saved_policies
 
 # --- value transform and two-hot -----------------------------------------------------------
 
@@ -68,28 +67,33 @@ def test_two_hot_is_exact():
                                rtol=1e-4, atol=1e-4)  # fmt: skip
 
 
-def test_n_step_returns_against_a_loop():
+def test_sequence_targets_against_a_loop():
+    """MuZero's and AlphaZero's n-step value targets at positions 0..K of a sampled sequence
+    of K + n steps, against a Python loop over the definition."""
     rng = np.random.default_rng(1)
-    T, n, gamma = 23, 4, 0.9
-    r = rng.normal(size=T).astype(np.float32)
-    v_tp1 = rng.normal(size=T).astype(np.float32)
-    term = rng.random(T) < 0.15
-    trunc = (rng.random(T) < 0.1) & ~term
+    K, n, gamma = 5, 4, 0.9
+    L = K + n
+    r = rng.normal(size=L).astype(np.float32)
+    v_next = rng.normal(size=L).astype(np.float32)
+    term = rng.random(L) < 0.15
+    trunc = (rng.random(L) < 0.1) & ~term
     disc = gamma * (1.0 - term)
     end = term | trunc
-    expected = np.zeros(T)
-    for t in range(T):
+    expected = np.zeros(K + 1)
+    for t in range(K + 1):
         g, scale = 0.0, 1.0
         for k in range(n):
             i = t + k
             g += scale * r[i]
             scale *= disc[i]
-            if end[i] or k == n - 1 or i == T - 1:
-                g += scale * v_tp1[i]
+            if end[i] or k == n - 1:
+                g += scale * v_next[i]
                 break
         expected[t] = g
-    got = n_step_returns(jnp.asarray(r), jnp.asarray(disc, jnp.float32), jnp.asarray(v_tp1),
-                         jnp.asarray(end), n)  # fmt: skip
+    seq = selfplay.Step(obs=jnp.zeros((L, 1)), action=jnp.zeros(L, jnp.int32), reward=r,
+                        terminated=term, truncated=trunc, policy=jnp.zeros((L, 2)),
+                        value=jnp.zeros(L), next_value=v_next)  # fmt: skip
+    got = selfplay.sequence_targets(seq, gamma, n, K)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -225,7 +229,7 @@ def test_invalid_config_fails_before_tracing(module, field, value, match):
 def test_registered_and_cli_rejects_continuous_env(capsys):
     from jaxrl.cli import main
 
-    assert ALGORITHMS["muzero"] is muzero and ALGORITHMS["alphazero"] is alphazero
+    assert algorithm("muzero") is muzero and algorithm("alphazero") is alphazero
     assert main(["train", "alphazero", "--env", "Pendulum-v1", "--no-progress"]) == 2
     assert "discrete actions" in capsys.readouterr().err
 
@@ -251,7 +255,8 @@ def test_muzero_learned_model_solves_catch():
     train = muzero.make_train(MUZERO_CATCH, env, p)
     res = run_seeds(train, 3, muzero.MuZeroHParams(), seed=0)
     assert not res.diverged.any()
-    returns = evaluate_params(train, env, p, res.output.state.params, episodes=32, greedy=True)
+    policies = saved_policies(train.learner, res.output.state)
+    returns = evaluate_params(train.learner, policies, episodes=32, greedy=True)
     assert returns.mean() >= 0.9, returns
 
 
@@ -267,5 +272,6 @@ def test_alphazero_true_simulator_balances_cartpole():
     train = alphazero.make_train(alphazero.AlphaZeroConfig(), env, p)
     res = run_seeds(train, 3, alphazero.AlphaZeroHParams(), seed=0)
     assert not res.diverged.any()
-    returns = alphazero.evaluate_planner(train, p, res.output.state.params, episodes=8)
+    policies = saved_policies(train.learner, res.output.state)
+    returns = evaluate_params(train.learner, policies, episodes=8, greedy=True)
     assert returns.mean() >= 475, returns

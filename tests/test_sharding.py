@@ -25,7 +25,7 @@ EIGEN1 = (
 TRAIN = """
 import dataclasses, numpy as np, jax
 from jaxrl import envs
-from jaxrl.agents import ppo
+from jaxrl.agents.onpolicy import ppo
 from jaxrl.run import run_seeds
 env, p = envs.make("CartPole-v1")
 cfg = ppo.PPOConfig(total_steps=4096, num_envs=8, num_steps=32)

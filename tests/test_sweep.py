@@ -1,6 +1,6 @@
 import numpy as np
 
-from jaxrl.agents import ppo
+from jaxrl.agents.onpolicy import ppo
 from jaxrl.run import sweep
 
 

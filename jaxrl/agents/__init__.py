@@ -1,30 +1,14 @@
-"""Learning agents, each ``make_train(config, env, env_params) -> train(key, hparams)``."""
+"""Learners, one folder per family, each built on the contract of :mod:`jaxrl.learner`.
 
-from jaxrl.agents import a2c, alphazero, cmaes, ddpg, dqn, muzero, ppo, sac, sac_discrete, td3
+- :mod:`jaxrl.agents.onpolicy`: PPO (reference and CPU layouts), A2C.
+- :mod:`jaxrl.agents.offpolicy`: the replay loop (:mod:`~jaxrl.agents.offpolicy.loop`) and
+  DQN, SAC (continuous and discrete), TD3 and DDPG on it.
+- :mod:`jaxrl.agents.search`: MuZero (learned model) and AlphaZero (true simulator) with mctx.
+- :mod:`jaxrl.agents.evolution`: CMA-ES and OpenAI-ES policy search with evosax.
 
-ALGORITHMS = {
-    "a2c": a2c,
-    "alphazero": alphazero,
-    "cmaes": cmaes,
-    "ddpg": ddpg,
-    "dqn": dqn,
-    "muzero": muzero,
-    "ppo": ppo,
-    "sac": sac,
-    "sac_discrete": sac_discrete,
-    "td3": td3,
-}
-
-__all__ = [
-    "ALGORITHMS",
-    "a2c",
-    "alphazero",
-    "cmaes",
-    "ddpg",
-    "dqn",
-    "muzero",
-    "ppo",
-    "sac",
-    "sac_discrete",
-    "td3",
-]
+Every algorithm module has ``CONFIG`` (static, a frozen dataclass), ``HPARAMS`` (traced, a
+NamedTuple), ``make_learner(config, env, env_params) -> Learner`` and ``make_train``. Agents
+import the contract and the shared parts below them (``envs``, ``networks``, ``losses``,
+``buffers``, ``distributions``, ``planning``), never :mod:`jaxrl.run`; the names the command
+line knows live in :mod:`jaxrl.registry`, above both.
+"""

@@ -1,7 +1,8 @@
 """Environments: ``make(name)`` and wrappers over the gymnax protocol."""
 
 from jaxrl.envs.perturb import parse_ranges, sample_params, set_params, settable_fields
-from jaxrl.envs.registry import is_discrete, list_envs, make
+from jaxrl.envs.registry import list_envs, make
+from jaxrl.envs.spaces import ActionSpec, action_spec, is_discrete, require_action_kind
 from jaxrl.envs.wrappers import (
     ClipAction,
     EpisodeStatistics,
@@ -11,9 +12,14 @@ from jaxrl.envs.wrappers import (
     RunningMeanStd,
     VecEnv,
     Wrapper,
+    observation_size,
+    stack,
 )
 
 __all__ = [
+    "ActionSpec",
+    "action_spec",
+    "require_action_kind",
     "ClipAction",
     "EpisodeStatistics",
     "FlattenObservation",
@@ -25,8 +31,10 @@ __all__ = [
     "is_discrete",
     "list_envs",
     "make",
+    "observation_size",
     "parse_ranges",
     "sample_params",
     "set_params",
     "settable_fields",
+    "stack",
 ]

@@ -73,7 +73,3 @@ def make(name: str, **overrides):
     if overrides:
         params = perturb.set_params(params, **overrides)
     return env, params
-
-
-def is_discrete(env, params) -> bool:
-    return hasattr(env.action_space(params), "n")

@@ -283,3 +283,31 @@ class NormalizeObservation(Wrapper):
     def step_prepared(self, prepared_t, state, action, params=None):
         out = self._env.step_prepared(prepared_t, state.env_state, action, params)
         return self._normalized(out, state)
+
+
+def stack(env, env_params, num_envs: int, *, normalize_obs: bool = False,
+          clip_actions: bool = True, batched_params: bool = False):  # fmt: skip
+    """The env as learners and evaluations see it, built the same way everywhere.
+
+    Observations flattened to vectors (if they are not), episode statistics, continuous
+    actions clipped into their bounds (``clip_actions``), ``num_envs`` copies in lockstep
+    (with one set of env params per copy if ``batched_params``) and, with ``normalize_obs``,
+    observations normalised by running statistics kept in the state.
+    """
+    if len(env.observation_space(env_params).shape) != 1:
+        env = FlattenObservation(env)
+    env = EpisodeStatistics(env)
+    if clip_actions and not hasattr(env.action_space(env_params), "n"):
+        env = ClipAction(env)
+    env = VecEnv(env, num_envs, batched_params=batched_params)
+    if normalize_obs:
+        env = NormalizeObservation(env)
+    return env
+
+
+def observation_size(env, env_params) -> int:
+    """The length of ``env``'s observations once flattened."""
+    size = 1
+    for d in env.observation_space(env_params).shape:
+        size *= int(d)
+    return size

@@ -77,6 +77,24 @@ def select_towers(params: dict, towers_slice: slice | None = None) -> dict:
     return net if towers_slice is None else jax.tree.map(lambda x: x[towers_slice], net)
 
 
+def split_towers(params: dict) -> tuple[list[dict], list[dict]]:
+    """The actor and the critic of ``params`` as two plain MLPs (the layers
+    :func:`jaxrl.networks.apply_mlp` reads: ``kernel [in, out]``, ``bias [out]``).
+
+    The stacked layout is only storage: each tower is an ordinary MLP, the critic's output
+    being the first row of its padded head. Gradients through this view reach the stacked
+    parameters (zero for the critic head's padding rows).
+    """
+
+    def tower(t: int, outputs: slice) -> list[dict]:
+        layers = [{"kernel": layer["w"][t].T, "bias": layer["b"][t]} for layer in params["hidden"]]
+        head = params["head"]
+        layers.append({"kernel": head["w"][t, outputs].T, "bias": head["b"][t, outputs]})
+        return layers
+
+    return tower(ACTOR, slice(None)), tower(CRITIC, slice(0, 1))
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def towers(net: dict, x_t: jax.Array, activation: str = "tanh") -> jax.Array:
     """Evaluates stacked towers on feature-major inputs.

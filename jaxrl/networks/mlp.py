@@ -1,4 +1,8 @@
-"""Plain MLPs as explicit parameter pytrees, and ensembles of them stacked on a leading axis."""
+"""Plain MLPs as explicit parameter pytrees, and ensembles of them stacked on a leading axis.
+
+The one MLP of the package: value and policy networks of the off-policy learners, MuZero's
+three networks, CMA-ES's policies and the new families' torsos are all this.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,32 @@ import numpy as np
 
 from jaxrl.networks.actor_critic import ACTIVATIONS
 
+KERNEL_INITS = ("orthogonal", "glorot_uniform")
+
 
 def init_mlp(
-    key: jax.Array, sizes: Sequence[int], head_scale: float = 1.0, gain: float = np.sqrt(2.0)
+    key: jax.Array,
+    sizes: Sequence[int],
+    head_scale: float = 1.0,
+    gain: float = np.sqrt(2.0),
+    kernel_init: str = "orthogonal",
 ) -> list[dict]:
-    """Orthogonal weights (``gain`` for hidden layers, ``head_scale`` for the last), zero bias.
+    """Dense layers ``sizes[0] -> ... -> sizes[-1]`` with zero biases.
 
     ``sizes`` lists every width, input first and output last: ``(obs_dim, 256, 256, 1)``.
+    ``kernel_init="orthogonal"`` scales hidden kernels by ``gain`` and the last by
+    ``head_scale`` (0 gives a zero last layer); ``"glorot_uniform"`` ignores both scales.
     """
+    if kernel_init not in KERNEL_INITS:
+        raise ValueError(f"kernel_init: must be one of {KERNEL_INITS}, got {kernel_init!r}")
     keys = jax.random.split(key, len(sizes) - 1)
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        scale = head_scale if i == len(sizes) - 2 else gain
-        kernel = jax.nn.initializers.orthogonal(scale)(keys[i], (n_in, n_out))
+        if kernel_init == "glorot_uniform":
+            kernel = jax.nn.initializers.glorot_uniform()(keys[i], (n_in, n_out))
+        else:
+            scale = head_scale if i == len(sizes) - 2 else gain
+            kernel = jax.nn.initializers.orthogonal(scale)(keys[i], (n_in, n_out))
         layers.append({"kernel": kernel, "bias": jnp.zeros((n_out,))})
     return layers
 

@@ -15,28 +15,8 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-
-def init_mlp(key: jax.Array, sizes: Sequence[int], last_scale: float = 1.0) -> list[dict]:
-    """Dense layers ``sizes[0] -> ... -> sizes[-1]`` (orthogonal init, last layer scaled)."""
-    keys = jax.random.split(key, len(sizes) - 1)
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        last = i == len(sizes) - 2
-        scale = last_scale if last else np.sqrt(2.0)
-        kernel = jax.nn.initializers.orthogonal(scale)(keys[i], (n_in, n_out))
-        if last and last_scale == 0.0:
-            kernel = jnp.zeros((n_in, n_out))
-        layers.append({"kernel": kernel, "bias": jnp.zeros((n_out,))})
-    return layers
-
-
-def apply_mlp(layers: list[dict], x: jax.Array) -> jax.Array:
-    """ReLU hidden layers, linear output: ``[..., in] -> [..., out]``."""
-    for layer in layers[:-1]:
-        x = jax.nn.relu(x @ layer["kernel"] + layer["bias"])
-    return x @ layers[-1]["kernel"] + layers[-1]["bias"]
+from jaxrl.networks.mlp import apply_mlp, init_mlp
 
 
 def scale_latent(s: jax.Array) -> jax.Array:
@@ -51,8 +31,8 @@ def init_prediction(key, in_dim: int, num_actions: int, hidden: Sequence[int], n
     k_torso, k_pi, k_v = jax.random.split(key, 3)
     return {
         "torso": init_mlp(k_torso, [in_dim, *hidden]),
-        "policy": init_mlp(k_pi, [hidden[-1], num_actions], last_scale=0.01),
-        "value": init_mlp(k_v, [hidden[-1], num_bins], last_scale=0.0),
+        "policy": init_mlp(k_pi, [hidden[-1], num_actions], head_scale=0.01),
+        "value": init_mlp(k_v, [hidden[-1], num_bins], head_scale=0.0),
     }
 
 
@@ -84,7 +64,7 @@ def init_muzero(
     return {
         "representation": init_mlp(k_r, [obs_dim, *hidden, latent_dim]),
         "dynamics": init_mlp(k_d, [latent_dim + num_actions, *hidden, latent_dim]),
-        "reward": init_mlp(k_rew, [latent_dim + num_actions, *hidden, num_bins], last_scale=0.0),
+        "reward": init_mlp(k_rew, [latent_dim + num_actions, *hidden, num_bins], head_scale=0.0),
         "prediction": init_prediction(k_p, latent_dim, num_actions, hidden, num_bins),
     }
 

@@ -12,7 +12,6 @@ from jaxrl.planning.search import (
     root_value,
     run_search,
 )
-from jaxrl.planning.targets import n_step_returns
 
 __all__ = [
     "DETERMINISTIC_ENVS",
@@ -22,7 +21,6 @@ __all__ = [
     "check_deterministic",
     "env_root",
     "make_env_recurrent_fn",
-    "n_step_returns",
     "require_discrete",
     "root_value",
     "run_search",

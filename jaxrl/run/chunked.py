@@ -1,8 +1,8 @@
 """Training in chunks: a progress bar, orbax checkpoints and bit-identical resume.
 
-A learner whose ``train`` carries ``train.init(key, hp)`` and ``train.run(state, hp, n)``
-(see :mod:`jaxrl.agents.ppo`) is run ``n`` updates at a time. Each update draws its randomness
-from the carried state, so chunked, one-shot and resumed runs produce the same bits.
+A :class:`~jaxrl.learner.Learner` is run ``n`` updates at a time (:func:`jaxrl.learner.run`).
+Each update draws its randomness from the carried state, so chunked, one-shot and resumed
+runs produce the same bits.
 """
 
 from __future__ import annotations
@@ -15,8 +15,18 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from jaxrl.run.seeds import SeedsResult, _check_finite, per_run, shard_inputs, to_host
+from jaxrl import learner as contract
+from jaxrl.run.seeds import (
+    SeedsResult,
+    _check_finite,
+    per_run,
+    replicate,
+    shard_inputs,
+    to_host,
+)
 
 
 class ChunkedOutput(NamedTuple):
@@ -70,7 +80,7 @@ def _stack(metrics: list) -> dict:
 
 
 def run_chunked(
-    train,
+    learner,
     num_runs: int,
     hparams,
     *,
@@ -87,6 +97,7 @@ def run_chunked(
     """Like :func:`jaxrl.run.run_seeds`, ``chunk_updates`` updates per compiled call.
 
     Args:
+      learner: a :class:`~jaxrl.learner.Learner` (or a ``train`` made from one).
       checkpoint_dir: where orbax checkpoints go (every ``checkpoint_every`` chunks and at
         the end); with ``resume`` the latest one is restored and training continues.
       run_fingerprint: stored with the checkpoints; resuming with another one is an error.
@@ -95,30 +106,41 @@ def run_chunked(
         raise ValueError(f"chunk_updates: must be positive, got {chunk_updates}")
     if checkpoint_every <= 0:
         raise ValueError(f"checkpoint_every: must be positive, got {checkpoint_every}")
-    total = train.num_updates
+    learner = contract.as_learner(learner)
+    if learner is None:
+        raise TypeError("run_chunked needs a Learner (or a train from jaxrl.learner.make_train)")
+    total = learner.num_updates
     sizes = [chunk_updates] * (total // chunk_updates)
     if total % chunk_updates:
         sizes.append(total % chunk_updates)
     mesh, sharding, keys_g, hp_g = shard_inputs(num_runs, hparams, seed, key_ids, devices)
 
+    shared = learner.data is not None
+    data = (replicate(learner.data, mesh),) if shared else ()
+    in_shardings = (sharding, sharding) + ((NamedSharding(mesh, P()),) if shared else ())
+
+    def init_one(k, h, d=None):
+        return contract.init(learner, jax.random.wrap_key_data(k), h, data=d)
+
     t0 = time.perf_counter()
-    init = jax.jit(
-        per_run(lambda k, h: train.init(jax.random.wrap_key_data(k), h), mesh),
-        in_shardings=(sharding, sharding),
-        out_shardings=sharding,
-    )
-    state = init(keys_g, hp_g)
+    init = jax.jit(per_run(init_one, mesh, shared=shared), in_shardings=in_shardings,
+                   out_shardings=sharding)  # fmt: skip
+    state = init(keys_g, hp_g, *data)
     compiled = {}
 
     def chunk_fn(n):
         if n not in compiled:
+
+            def chunk(s, h, d=None):
+                return contract.run(learner, s, h, n, data=d)
+
             fn = jax.jit(
-                per_run(lambda s, h: train.run(s, h, n), mesh),
-                in_shardings=(sharding, sharding),
+                per_run(chunk, mesh, shared=shared),
+                in_shardings=in_shardings,
                 out_shardings=sharding,
                 donate_argnums=0,
             )
-            compiled[n] = fn.lower(state, hp_g).compile()
+            compiled[n] = fn.lower(state, hp_g, *data).compile()
         return compiled[n]
 
     for n in set(sizes):
@@ -143,18 +165,18 @@ def run_chunked(
     if progress:
         from tqdm.auto import tqdm
 
-        steps = train.steps_per_update * num_runs
+        steps = learner.steps_per_update * num_runs
         done = sum(sizes[:start]) * steps
         bar = tqdm(total=total * steps, initial=done, unit="step", unit_scale=True,
-                   desc="env steps", dynamic_ncols=True)  # fmt: skip
+                   desc=learner.step_unit, dynamic_ncols=True)  # fmt: skip
     t0 = time.perf_counter()
     for i in range(start, len(sizes)):
-        state, m = chunk_fn(sizes[i])(state, hp_g)
+        state, m = chunk_fn(sizes[i])(state, hp_g, *data)
         metrics.append(jax.tree.map(lambda x: np.asarray(x), m))
         if bar is not None:
             ret = metrics[-1]["episode_return"][:num_runs, -1]
             bar.set_postfix(ret=f"{np.nanmean(ret):.1f}", refresh=False)
-            bar.update(sizes[i] * train.steps_per_update * num_runs)
+            bar.update(sizes[i] * learner.steps_per_update * num_runs)
         last = i == len(sizes) - 1
         if manager is not None and ((i + 1) % checkpoint_every == 0 or last):
             _save(manager, i + 1, state, metrics)

@@ -1,4 +1,9 @@
-"""Re-run saved policies: greedy and stochastic returns, optionally under shifted dynamics."""
+"""Episodes of a policy: the one evaluation loop, and saved runs re-run from their directory.
+
+:func:`first_episode_returns` plays any :class:`~jaxrl.learner.Policy` (feed-forward,
+recurrent, a planner that reads env states, the random policy) in a batch of envs and
+returns each env's first episode's return; everything that scores a policy uses it.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +15,61 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl import envs as jenvs
+from jaxrl import learner as contract
+from jaxrl.learner import Learner, Policy
 from jaxrl.run import stats
-from jaxrl.run.baseline import first_episode_returns
-from jaxrl.run.results import RunDirError
+from jaxrl.run.results import RunDirError, load_policy
 
 
-def evaluate_params(train, env, env_params, params, *, episodes: int, greedy: bool, seed: int = 0,
-                    ranges: dict | None = None) -> np.ndarray:  # fmt: skip
-    """Mean undiscounted return over ``episodes`` episodes for each run's params ``[runs, P]``.
+def first_episode_returns(policy: Policy, params, venv, env_params, key, max_steps: int,
+                          greedy: bool = True):  # fmt: skip
+    """Return of the first episode of each of ``venv``'s copies, and whether it finished.
 
-    With ``ranges`` each episode samples its env params uniformly (``{"length": (lo, hi)}``).
+    ``venv`` is a :func:`jaxrl.envs.stack` of ``N`` copies (``env_params`` batched if the
+    stack was built with ``batched_params``). The policy's carry starts from
+    ``init_carry(N)`` and is reset wherever an episode ends. Traceable.
+
+    Returns:
+      ``(returns [N], finished [N])``.
     """
-    max_steps = int(env_params.max_steps_in_episode)
-    env_w = jenvs.EpisodeStatistics(env)
-    if not jenvs.is_discrete(env, env_params):
-        env_w = jenvs.ClipAction(env_w)
-    if len(env.observation_space(env_params).shape) != 1:
-        env_w = jenvs.FlattenObservation(env_w)
-    venv = jenvs.VecEnv(env_w, episodes, batched_params=True)
+    n = venv.num_envs
+    k_reset, k_run = jax.random.split(key)
+    obs, state = venv.reset(k_reset, env_params)
+    carry0 = policy.init_carry(n)
 
-    @jax.jit
+    def body(loop, key):
+        obs, state, carry, first, done = loop
+        k_act, k_step = jax.random.split(key)
+        action, carry = policy.act(params, obs, k_act, carry, state, greedy)
+        obs, state, _, _, _, info = venv.step(k_step, state, action, env_params)
+        ended = info["returned_episode"]
+        first = jnp.where(ended & ~done, info["episode_return"], first)
+        carry = jax.tree.map(lambda c0, c: _where_rows(ended, c0, c), carry0, carry)
+        return (obs, state, carry, first, done | ended), None
+
+    init = (obs, state, carry0, jnp.zeros(n), jnp.zeros(n, bool))
+    (_, _, _, first, done), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
+    return first, done
+
+
+def _where_rows(rows: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a`` where ``rows [N]`` holds, else ``b`` (both ``[N, ...]``)."""
+    return jnp.where(jnp.reshape(rows, rows.shape + (1,) * (jnp.ndim(b) - 1)), a, b)
+
+
+def max_steps_of(env_params, default: int = 1000) -> int:
+    return int(getattr(env_params, "max_steps_in_episode", default))
+
+
+def make_evaluator(learner: Learner, *, episodes: int, greedy: bool, ranges: dict | None = None,
+                   env_params=None, max_steps: int | None = None):  # fmt: skip
+    """A jitted ``evaluate(params, key) -> [runs]``: the mean undiscounted return of each run's
+    policy over ``episodes`` episodes (see :func:`evaluate_params`)."""
+    env = learner.env
+    env_params = learner.env_params if env_params is None else env_params
+    venv = jenvs.stack(env, env_params, episodes, batched_params=True)
+    max_steps = max_steps_of(env_params) if max_steps is None else max_steps
+
     def one_run(p, key):
         k_params, k_run = jax.random.split(key)
         pkeys = jax.random.split(k_params, episodes)
@@ -38,49 +78,76 @@ def evaluate_params(train, env, env_params, params, *, episodes: int, greedy: bo
         else:
             batch = jax.tree.map(lambda x: jnp.broadcast_to(x, (episodes,) + jnp.shape(x)),
                                  env_params)  # fmt: skip
-
-        def act(obs, k):
-            return train.act(p, obs, k, greedy)
-
-        first, _ = first_episode_returns(venv, act, batch, k_run, max_steps)
+        first, _ = first_episode_returns(learner.policy, p, venv, batch, k_run, max_steps,
+                                         greedy)  # fmt: skip
         return first.mean()
 
-    keys = jax.random.split(jax.random.key(seed), params.shape[0])
-    return np.asarray(jax.vmap(one_run)(jnp.asarray(params), keys))
+    @jax.jit
+    def evaluate(params, key):
+        runs = jax.tree.leaves(params)[0].shape[0]
+        return jax.vmap(one_run)(params, jax.random.split(key, runs))
+
+    return evaluate
 
 
-def evaluate_dir(run_dir: str | Path, *, episodes: int = 32, perturb: str = "",
-                 seed: int = 0, overwrite: bool = False) -> dict:  # fmt: skip
-    """Evaluates the final policies of a run directory and writes ``evaluation*.json``."""
-    from jaxrl.agents import ALGORITHMS
+def evaluate_params(learner: Learner, params, *, episodes: int, greedy: bool, seed: int = 0,
+                    ranges: dict | None = None, env_params=None) -> np.ndarray:  # fmt: skip
+    """Mean undiscounted return over ``episodes`` episodes for each run's policy.
 
+    Args:
+      learner: the learner the policies come from (its env, env params and policy).
+      params: what ``learner.save`` yields, with a leading run axis on every leaf.
+      episodes: episodes per run, played in parallel (each env's first episode counts).
+      greedy: the policy's mode, or samples.
+      seed: evaluation seed.
+      ranges: if given, each episode samples its env params uniformly from these ranges
+        (``{"length": (lo, hi)}``): a test of overfitting to the training dynamics.
+      env_params: the env params to evaluate on (default: the learner's).
+
+    Returns:
+      ``[runs]`` mean returns.
+    """
+    evaluate = make_evaluator(learner, episodes=episodes, greedy=greedy, ranges=ranges,
+                              env_params=env_params)  # fmt: skip
+    return np.asarray(evaluate(jax.tree.map(jnp.asarray, params), jax.random.key(seed)))
+
+
+def saved_policies(learner: Learner, state):
+    """What ``learner.save`` yields for each run of ``state`` (leading run axis), as numpy."""
+    return jax.tree.map(np.asarray, jax.jit(jax.vmap(learner.save))(state))
+
+
+def policy_template(learner: Learner):
+    """The shapes and dtypes of what ``learner.save`` yields for one run."""
+
+    def saved(key):
+        return learner.save(contract.init(learner, key))
+
+    return jax.eval_shape(saved, jax.random.key(0))
+
+
+def evaluate_dir(run_dir: str | Path, learner: Learner, *, episodes: int = 32,
+                 perturb: str = "", seed: int = 0, overwrite: bool = False) -> dict:  # fmt: skip
+    """Evaluates the final policies of a run directory and writes ``evaluation*.json``.
+
+    ``learner`` is the run's learner, rebuilt from its ``config.json`` (see
+    :func:`jaxrl.registry.learner_from_run`).
+    """
     run_dir = Path(run_dir)
-    cfg_path, params_path = run_dir / "config.json", run_dir / "params.npz"
-    for path in (cfg_path, params_path):
-        if not path.exists():
-            raise RunDirError(f"{path}: not found (is {run_dir} a finished jaxrl run?)")
     if episodes <= 0:
-        raise ValueError(f"episodes: must be a positive int, got {episodes}")
-    saved = json.loads(cfg_path.read_text())
-    module = ALGORITHMS[saved["algo"]]
-    config = module.CONFIG(**{k: tuple(v) if isinstance(v, list) else v
-                              for k, v in saved["config"].items()})  # fmt: skip
-    if getattr(config, "normalize_obs", False):
-        raise ValueError("evaluate: runs trained with --normalize-obs are not supported yet")
-    env, env_params = jenvs.make(saved["env"], **saved.get("env_params", {}))
+        raise ValueError(f"episodes must be a positive int, got {episodes}")
     ranges = jenvs.parse_ranges(perturb) if perturb else {}
     if ranges:
-        jenvs.sample_params(jax.random.key(0), env_params, ranges)  # validates the names
-    train = module.make_train(config, env, env_params)
-    params = np.load(params_path)["params"]
+        jenvs.sample_params(jax.random.key(0), learner.env_params, ranges)  # validates names
     out_name = "evaluation.json" if not perturb else f"evaluation_{_slug(perturb)}.json"
     out_path = run_dir / out_name
     if out_path.exists() and not overwrite:
         raise RunDirError(f"{out_path} already exists; pass --overwrite to replace it")
+    params = load_policy(run_dir / "policy.npz", policy_template(learner))
     result = {"episodes": episodes, "perturb": {k: list(v) for k, v in ranges.items()}}
     for mode in ("greedy", "stochastic"):
-        per_run = evaluate_params(train, env, env_params, params, episodes=episodes,
-                                  greedy=mode == "greedy", seed=seed, ranges=ranges)  # fmt: skip
+        per_run = evaluate_params(learner, params, episodes=episodes, greedy=mode == "greedy",
+                                  seed=seed, ranges=ranges)  # fmt: skip
         result[mode] = {"per_run": per_run.tolist(), **stats.summarize(per_run)}
     out_path.write_text(json.dumps(result, indent=2) + "\n")
     result["path"] = str(out_path)

@@ -33,7 +33,10 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     """
     import jax
 
+    global _CONFIGURED
     if _backend_started():
+        if _CONFIGURED:  # settings made by an earlier call are in force
+            return len(jax.devices())
         warnings.warn(
             "configure_cpu: JAX's backend has already started, so the CPU settings do not "
             "apply to this process; call configure_cpu before anything creates a JAX array "
@@ -63,7 +66,11 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     os.environ.setdefault("PJRT_NPROC", "1")  # read when the CPU client starts
     if "xla_force_host_platform_device_count" not in flags:
         jax.config.update("jax_num_cpu_devices", n)
+    _CONFIGURED = True
     return n
+
+
+_CONFIGURED = False  # configure_cpu ran before the backend started
 
 
 # XLA:CPU compiles a while loop whose body touches fewer bytes than this into one kernel,

@@ -64,6 +64,61 @@ def params_sha256(params) -> str:
     return h.hexdigest()
 
 
+def _leaf_name(path) -> str:
+    parts = []
+    for entry in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(entry, attr):
+                parts.append(str(getattr(entry, attr)))
+                break
+        else:
+            parts.append(str(entry))
+    return "/".join(parts) or "params"
+
+
+def save_policy(path: Path, params) -> None:
+    """Writes a policy's parameters (a pytree, leading run axis) to ``path`` (``.npz``).
+
+    Each leaf is stored under its path in the tree (``net/hidden/0/w``), as plain arrays: the
+    file is read back with :func:`load_policy` against the learner's template, never
+    unpickled.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    arrays = {_leaf_name(p): np.asarray(x) for p, x in leaves}
+    with Path(path).open("wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_policy(path: Path, template):
+    """The parameters :func:`save_policy` wrote, checked against ``template`` (one run's
+    shapes and dtypes, e.g. ``jax.eval_shape`` of the learner's ``save``): every leaf must
+    be there with a leading run axis and the template's shape. Nothing is unpickled."""
+    path = Path(path)
+    if not path.exists():
+        raise RunDirError(f"{path}: not found (is {path.parent} a finished jaxrl run?)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # a damaged or foreign file
+        raise RunDirError(f"{path}: cannot be read as saved parameters ({e})") from None
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves, runs = [], None
+    for p, like in flat:
+        name = _leaf_name(p)
+        if name not in arrays:
+            raise RunDirError(f"{path}: no {name!r}; the file does not match this run's config")
+        x = arrays[name]
+        if x.shape[1:] != tuple(like.shape) or (runs is not None and x.shape[0] != runs):
+            raise RunDirError(f"{path}: {name!r} has shape {x.shape}, expected "
+                              f"[runs, {', '.join(map(str, like.shape))}]")  # fmt: skip
+        runs = x.shape[0]
+        leaves.append(x.astype(like.dtype))
+    extra = set(arrays) - {_leaf_name(p) for p, _ in flat}
+    if extra:
+        raise RunDirError(f"{path}: unexpected arrays {sorted(extra)}")
+    return jax.tree.unflatten(treedef, leaves)
+
+
 def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
 

@@ -19,6 +19,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxrl.learner import as_learner, make_train
+
 
 class SeedsResult(NamedTuple):
     """Output of :func:`run_seeds`; arrays have a leading axis of ``num_runs``."""
@@ -123,25 +125,40 @@ def shard_inputs(num_runs: int, hparams, seed: int, key_ids=None, devices=None):
     return mesh, sharding, keys_g, hp_g
 
 
-def per_run(fn, mesh):
+def per_run(fn, mesh, num_args: int = 2, shared: bool = False):
     """``fn`` over a leading run axis, shard_mapped over the mesh's ``runs`` axis.
 
-    On each device the runs are vmapped in groups of at most :data:`MAX_VMAP`, the groups one
-    after another.
+    ``fn`` takes ``num_args`` per-run arguments and, with ``shared``, one more that every run
+    reads whole (a dataset: replicated on every device, never vmapped). On each device the
+    runs are vmapped in groups of at most :data:`MAX_VMAP`, the groups one after another.
     """
 
     def device_runs(*args):
-        runs = jax.tree.leaves(args)[0].shape[0]
+        per, common = (args[:-1], args[-1]) if shared else (args, None)
+        runs = jax.tree.leaves(per)[0].shape[0]
         groups = runs // _group_size(runs)
+
+        def vmapped(*group):
+            if shared:
+                return jax.vmap(lambda *a: fn(*a, common))(*group)
+            return jax.vmap(fn)(*group)
+
         if groups == 1:
-            return jax.vmap(fn)(*args)
-        split = jax.tree.map(lambda x: x.reshape((groups, runs // groups) + x.shape[1:]), args)
-        out = jax.lax.map(lambda group: jax.vmap(fn)(*group), split)
+            return vmapped(*per)
+        split = jax.tree.map(lambda x: x.reshape((groups, runs // groups) + x.shape[1:]), per)
+        out = jax.lax.map(lambda group: vmapped(*group), split)
         return jax.tree.map(lambda x: x.reshape((runs,) + x.shape[2:]), out)
 
+    in_specs = (P("runs"),) * num_args + ((P(),) if shared else ())
     return jax.shard_map(
-        device_runs, mesh=mesh, in_specs=P("runs"), out_specs=P("runs"), check_vma=False
+        device_runs, mesh=mesh, in_specs=in_specs, out_specs=P("runs"), check_vma=False
     )
+
+
+def replicate(tree, mesh):
+    """``tree``'s arrays placed whole on every device of ``mesh``."""
+    sharding = NamedSharding(mesh, P())
+    return jax.tree.map(lambda x: jax.device_put(np.asarray(x), sharding), tree)
 
 
 def to_host(out, num_runs: int):
@@ -165,7 +182,9 @@ def run_seeds(
     """Runs ``train(key, hparams)`` for ``num_runs`` runs in one compiled call.
 
     Args:
-      train: pure ``train(key, hparams) -> pytree``.
+      train: pure ``train(key, hparams) -> pytree``, or a :class:`~jaxrl.learner.Learner`
+        (or a ``train`` from :func:`jaxrl.learner.make_train`: its learner's dataset is
+        passed to every run without being compiled into the program).
       num_runs: number of runs (seeds x grid points).
       hparams: pytree of scalars (shared) or ``[num_runs]`` arrays (one value per run).
       seed: base seed; run ``i`` uses ``fold_in(key(seed), key_ids[i])``.
@@ -178,19 +197,30 @@ def run_seeds(
       :class:`SeedsResult` with host arrays; ``diverged`` flags runs with any non-finite
       float in their output (the other runs are kept as they are).
     """
+    learner = as_learner(train)
+    if learner is not None:
+        train = make_train(learner)
     mesh, sharding, keys_g, hp_g = shard_inputs(num_runs, hparams, seed, key_ids, devices)
+    args = (keys_g, hp_g)
+    data = None if learner is None else learner.data
 
     # shard_map compiles the same per-device program (a vmap over that device's runs) for
     # any number of devices, so a run's floating-point result does not depend on it.
-    sharded = per_run(lambda k, h: train(jax.random.wrap_key_data(k), h), mesh)
-    fn = jax.jit(sharded, in_shardings=(sharding, sharding), out_shardings=sharding)
+    if data is None:
+        sharded = per_run(lambda k, h: train(jax.random.wrap_key_data(k), h), mesh)
+    else:
+        sharded = per_run(lambda k, h, d: train(jax.random.wrap_key_data(k), h, data=d), mesh,
+                          shared=True)  # fmt: skip
+        args += (replicate(data, mesh),)
+    shardings = (sharding,) * 2 + ((NamedSharding(mesh, P()),) if data is not None else ())
+    fn = jax.jit(sharded, in_shardings=shardings, out_shardings=sharding)
     t0 = time.perf_counter()
-    compiled = fn.lower(keys_g, hp_g).compile()
+    compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - t0
     if warmup:
-        jax.block_until_ready(compiled(keys_g, hp_g))
+        jax.block_until_ready(compiled(*args))
     t0 = time.perf_counter()
-    out = jax.block_until_ready(compiled(keys_g, hp_g))
+    out = jax.block_until_ready(compiled(*args))
     run_s = time.perf_counter() - t0
     out = to_host(out, num_runs)
     return SeedsResult(out, _check_finite(out), compile_s, run_s)

@@ -1,7 +1,7 @@
 """Deep Deterministic Policy Gradient (Lillicrap et al. 2016, arXiv:1509.02971).
 
-:mod:`jaxrl.agents.td3` with one critic, no target-policy smoothing and an actor update at
-every gradient step.
+:mod:`jaxrl.agents.offpolicy.td3` with one critic, no target-policy smoothing and an actor
+update at every gradient step.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-from jaxrl.agents import td3
-from jaxrl.agents.td3 import validate_hparams
+from jaxrl.agents.offpolicy import td3
+from jaxrl.learner import Learner, trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,12 +31,11 @@ class DDPGHParams(NamedTuple):
     noise_clip: float = 0.5
 
 
-def make_train(config: DDPGConfig, env, env_params):
-    """Builds DDPG's ``train(key, hparams=None, env_params=None)``."""
-    return td3.build(config, env, env_params, "ddpg", DDPGHParams)
+def make_learner(config: DDPGConfig, env, env_params) -> Learner:
+    """DDPG on ``env``."""
+    return td3.build(config, env, env_params, "ddpg", DDPGHParams())
 
 
+make_train = trainer(make_learner)
 CONFIG = DDPGConfig
 HPARAMS = DDPGHParams
-
-__all__ = ["CONFIG", "HPARAMS", "DDPGConfig", "DDPGHParams", "make_train", "validate_hparams"]

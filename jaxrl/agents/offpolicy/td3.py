@@ -3,8 +3,8 @@
 A deterministic tanh actor with Gaussian exploration noise, and critics with Polyak-averaged
 targets. TD3 adds three fixes to DDPG (Lillicrap et al. 2016, arXiv:1509.02971): the minimum
 of twin critics in the target, target-policy smoothing (clipped noise on the target action)
-and delayed actor updates. :mod:`jaxrl.agents.ddpg` is this module with one critic, no
-smoothing and an actor update every step. The loop is :mod:`jaxrl.agents.offpolicy`'s.
+and delayed actor updates. :mod:`jaxrl.agents.offpolicy.ddpg` is this module with one critic, no
+smoothing and an actor update every step. The loop is :mod:`jaxrl.agents.offpolicy.loop`'s.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from jaxrl import envs as jenvs
 from jaxrl._errors import require
-from jaxrl.agents import offpolicy
-from jaxrl.agents.offpolicy import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl.agents.offpolicy import loop
+from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl.learner import Learner, trainer
 from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
-from jaxrl.run.hparams import check_hparams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,34 +66,35 @@ class TD3HParams(NamedTuple):
     noise_clip: float = 0.5
 
 
-def validate_hparams(hp: TD3HParams) -> None:
-    check_hparams(hp, {
-        "actor_lr": lambda v: v > 0,
-        "critic_lr": lambda v: v > 0,
-        "gamma": lambda v: (v >= 0) & (v <= 1),
-        "tau": lambda v: (v > 0) & (v <= 1),
-        "exploration_noise": lambda v: v >= 0,
-        "target_noise": lambda v: v >= 0,
-        "noise_clip": lambda v: v >= 0,
-    })  # fmt: skip
+HPARAM_RANGES = {
+    "actor_lr": "> 0",
+    "critic_lr": "> 0",
+    "gamma": "[0, 1]",
+    "tau": "(0, 1]",
+    "exploration_noise": ">= 0",
+    "target_noise": ">= 0",
+    "noise_clip": ">= 0",
+}
 
 
-def build(config: TD3Config, env, env_params, algo: str, hparams_type):
-    """The shared TD3/DDPG ``train``; ``algo`` names the algorithm in errors."""
+def build(config: TD3Config, env, env_params, algo: str, hparams) -> Learner:
+    """The shared TD3/DDPG learner; ``algo`` names the algorithm in errors."""
     config.validate()
-    offpolicy.require_action_kind(
+    spec = jenvs.require_action_kind(
         algo, env, env_params, discrete=False, instead="dqn or sac_discrete for discrete actions"
     )
     cfg = config
-    spec = offpolicy.action_spec(env, env_params)
     a_dim = spec.dim
-    obs_dim = offpolicy.wrap_env(env, env_params, 1).observation_space(env_params).shape[0]
+    obs_dim = jenvs.observation_size(env, env_params)
     actor_sizes = (obs_dim, *cfg.hidden, a_dim)
     critic_sizes = (obs_dim + a_dim, *cfg.hidden, 1)
     _, unravel = ravel_pytree(init_mlp(jax.random.key(0), actor_sizes))
 
     def policy(flat, obs):
         return jnp.tanh(apply_mlp(unravel(flat), obs, cfg.activation))
+
+    def act(layers, obs, key, greedy):
+        return jnp.tanh(apply_mlp(layers, obs, cfg.activation))
 
     def q_all(critic, obs, action):
         x = jnp.concatenate([obs, action], -1)
@@ -114,9 +116,6 @@ def build(config: TD3Config, env, env_params, algo: str, hparams_type):
             "opt_critic": tx_c.init(critic),
         }
         return params, learner
-
-    def act(params, obs, key, greedy):
-        return policy(params, obs)
 
     def explore(params, learner, obs, key, progress, hp):
         a = policy(params, obs)
@@ -154,8 +153,8 @@ def build(config: TD3Config, env, env_params, algo: str, hparams_type):
             return (
                 new_params,
                 opt_actor,
-                offpolicy.polyak(learner["target_actor"], new_params, hp.tau),
-                offpolicy.polyak(learner["target_critic"], critic, hp.tau),
+                loop.polyak(learner["target_actor"], new_params, hp.tau),
+                loop.polyak(learner["target_critic"], critic, hp.tau),
                 a_loss,
             )
 
@@ -178,17 +177,21 @@ def build(config: TD3Config, env, env_params, algo: str, hparams_type):
         metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean}
         return params, learner, td_abs, metrics
 
-    agent = OffPolicyAgent(init, explore, update, act, ("critic_loss", "actor_loss", "q_mean"))
-    return offpolicy.make_offpolicy_train(cfg, env, env_params, agent, spec, hparams_type)
+    names = ("critic_loss", "actor_loss", "q_mean")
+    agent = OffPolicyAgent(init, explore, update, act, names, unravel)
+    return loop.make_learner(cfg, env, env_params, agent, spec, hparams, HPARAM_RANGES)
 
 
-def make_train(config: TD3Config, env, env_params):
-    """Builds TD3's ``train(key, hparams=None, env_params=None)``.
+def make_learner(config: TD3Config, env, env_params) -> Learner:
+    """TD3 on ``env``.
 
     Raises:
       ValueError: invalid config (naming the field) or a discrete-action env.
     """
-    return build(config, env, env_params, "td3", TD3HParams)
+    return build(config, env, env_params, "td3", TD3HParams())
+
+
+make_train = trainer(make_learner)
 
 
 CONFIG = TD3Config

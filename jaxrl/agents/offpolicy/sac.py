@@ -6,7 +6,7 @@ learned temperature aiming at entropy ``-target_entropy_scale * action_dim``. Di
 ``Q(s, .)`` for every action and exact expectations over actions instead of samples, with
 target entropy ``target_entropy_scale * log(num_actions)``.
 
-The loop (env, replay, n-step targets) is :mod:`jaxrl.agents.offpolicy`'s.
+The loop (env, replay, n-step targets) is :mod:`jaxrl.agents.offpolicy.loop`'s.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxrl.agents import offpolicy
-from jaxrl.agents.offpolicy import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl import envs as jenvs
+from jaxrl.agents.offpolicy import loop
+from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl.distributions import Categorical, TanhGaussian
+from jaxrl.learner import Learner, trainer
 from jaxrl.losses import soft_state_value
 from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
-from jaxrl.run.hparams import check_hparams
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -53,25 +55,15 @@ class SACHParams(NamedTuple):
     target_entropy_scale: float = 1.0
 
 
-def validate_hparams(hp: SACHParams) -> None:
-    check_hparams(hp, {
-        "actor_lr": lambda v: v > 0,
-        "critic_lr": lambda v: v > 0,
-        "alpha_lr": lambda v: v >= 0,
-        "gamma": lambda v: (v >= 0) & (v <= 1),
-        "tau": lambda v: (v > 0) & (v <= 1),
-        "init_alpha": lambda v: v > 0,
-        "target_entropy_scale": lambda v: v >= 0,
-    })  # fmt: skip
-
-
-def squashed_gaussian(mean, log_std, noise):
-    """``tanh(mean + std * noise)`` and its log-density ``[..., A] -> ([..., A], [...])``."""
-    u = mean + jnp.exp(log_std) * noise
-    log_prob = jnp.sum(-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
-    # log(1 - tanh(u)^2) written stably: 2 (log 2 - u - softplus(-2u))
-    log_prob -= jnp.sum(2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
-    return jnp.tanh(u), log_prob
+HPARAM_RANGES = {
+    "actor_lr": "> 0",
+    "critic_lr": "> 0",
+    "alpha_lr": ">= 0",
+    "gamma": "[0, 1]",
+    "tau": "(0, 1]",
+    "init_alpha": "> 0",
+    "target_entropy_scale": ">= 0",
+}
 
 
 def _optimizers(hp: SACHParams):
@@ -80,9 +72,9 @@ def _optimizers(hp: SACHParams):
 
 def _build(config: SACConfig, env, env_params, discrete: bool):
     cfg = config
-    spec = offpolicy.action_spec(env, env_params)
+    spec = jenvs.action_spec(env, env_params)
     a_dim = spec.dim
-    obs_dim = offpolicy.wrap_env(env, env_params, 1).observation_space(env_params).shape[0]
+    obs_dim = jenvs.observation_size(env, env_params)
     actor_sizes = (obs_dim, *cfg.hidden, a_dim if discrete else 2 * a_dim)
     critic_sizes = (obs_dim, *cfg.hidden, a_dim) if discrete else (obs_dim + a_dim, *cfg.hidden, 1)
     _, unravel = ravel_pytree(init_mlp(jax.random.key(0), actor_sizes))
@@ -93,7 +85,10 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
     )
 
     def actor_out(flat, obs):
-        out = apply_mlp(unravel(flat), obs, cfg.activation)
+        return actor_of(unravel(flat), obs)
+
+    def actor_of(layers, obs):
+        out = apply_mlp(layers, obs, cfg.activation)
         if discrete:
             return out
         mean, log_std = jnp.split(out, 2, axis=-1)
@@ -106,8 +101,7 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
         return apply_ensemble(critic, jnp.concatenate([obs, action], -1), cfg.activation)[..., 0]
 
     def sample_action(flat, obs, key):
-        mean, log_std = actor_out(flat, obs)
-        return squashed_gaussian(mean, log_std, jax.random.normal(key, mean.shape))
+        return TanhGaussian(*actor_out(flat, obs)).sample_and_log_prob(key)
 
     def init(key, hp):
         k_actor, k_critic = jax.random.split(key)
@@ -125,18 +119,16 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
         }
         return params, learner
 
-    def act(params, obs, key, greedy):
-        if discrete:
-            logits = actor_out(params, obs)
-            if greedy:
-                return jnp.argmax(logits, -1).astype(jnp.int32)
-            return jax.random.categorical(key, logits).astype(jnp.int32)
-        if greedy:
-            return jnp.tanh(actor_out(params, obs)[0])
-        return sample_action(params, obs, key)[0]
+    def policy(layers, obs):
+        out = actor_of(layers, obs)
+        return Categorical(out) if discrete else TanhGaussian(*out)
+
+    def act(layers, obs, key, greedy):
+        dist = policy(layers, obs)
+        return dist.mode() if greedy else dist.sample(key)
 
     def explore(params, learner, obs, key, progress, hp):
-        return act(params, obs, key, False)
+        return act(unravel(params), obs, key, False)
 
     def critic_loss(critic, params, learner, batch: NStep, key, alpha):
         if discrete:
@@ -196,7 +188,7 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
             t_updates, opt_alpha = tx_t.update(t_grad, opt_alpha)
             log_alpha = optax.apply_updates(log_alpha, t_updates)
 
-        target = offpolicy.polyak(learner["target"], critic, hp.tau)
+        target = loop.polyak(learner["target"], critic, hp.tau)
         learner = {
             "critic": critic,
             "target": target,
@@ -215,32 +207,34 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
         return params, learner, td_abs, metrics
 
     names = ("critic_loss", "actor_loss", "alpha", "entropy", "q_mean")
-    agent = OffPolicyAgent(init, explore, update, act, names)
-    return offpolicy.make_offpolicy_train(cfg, env, env_params, agent, spec, SACHParams)
+    agent = OffPolicyAgent(init, explore, update, act, names, unravel)
+    return loop.make_learner(cfg, env, env_params, agent, spec, SACHParams(), HPARAM_RANGES)
 
 
-def make_train(config: SACConfig, env, env_params):
-    """Builds continuous-action SAC's ``train(key, hparams=None, env_params=None)``.
+def make_learner(config: SACConfig, env, env_params) -> Learner:
+    """Continuous-action SAC on ``env``.
 
     Raises:
       ValueError: invalid config (naming the field) or a discrete-action env (use
         ``sac_discrete`` or ``dqn``).
     """
     config.validate()
-    offpolicy.require_action_kind(
+    jenvs.require_action_kind(
         "sac", env, env_params, discrete=False, instead="sac_discrete or dqn for discrete actions"
     )
     return _build(config, env, env_params, discrete=False)
 
 
-def make_train_discrete(config: SACConfig, env, env_params):
-    """Builds discrete-action SAC's ``train``; refuses continuous-action envs (use ``sac``)."""
+def make_learner_discrete(config: SACConfig, env, env_params) -> Learner:
+    """Discrete-action SAC on ``env``; refuses continuous-action envs (use ``sac``)."""
     config.validate()
-    offpolicy.require_action_kind(
+    jenvs.require_action_kind(
         "sac_discrete", env, env_params, discrete=True, instead="sac for continuous actions"
     )
     return _build(config, env, env_params, discrete=True)
 
 
+make_train = trainer(make_learner)
+make_train_discrete = trainer(make_learner_discrete)
 CONFIG = SACConfig
 HPARAMS = SACHParams

@@ -7,7 +7,7 @@ with n-step (``gae_lambda = 1``) or GAE advantages, the policy-gradient loss
 This is the special case of :mod:`jaxrl.agents.ppo` with one epoch, one minibatch and no
 value clipping: with a single gradient step taken at the rollout policy the probability ratio
 is exactly 1, where the clipped surrogate's gradient is ``A grad log pi``, A2C's. So A2C
-reuses PPO's rollout, GAE and update code (and its tests) instead of repeating them.
+reuses PPO's learner (and its tests) instead of repeating it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-from jaxrl.agents import ppo
-from jaxrl.run.hparams import check_hparams
+from jaxrl.agents.onpolicy import ppo
+from jaxrl.learner import Learner, trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +32,7 @@ class A2CConfig:
     normalize_obs: bool = False
     normalize_advantages: bool = False
     optimizer: str = "rmsprop"
+    implementation: str = "auto"
 
     def ppo_config(self) -> ppo.PPOConfig:
         return ppo.PPOConfig(
@@ -47,6 +48,7 @@ class A2CConfig:
             normalize_advantages=self.normalize_advantages,
             clip_value=False,
             optimizer=self.optimizer,
+            implementation=self.implementation,
         )
 
     @property
@@ -73,16 +75,15 @@ class A2CHParams(NamedTuple):
     eps: float = 1e-5
 
 
-def validate_hparams(hp: A2CHParams) -> None:
-    check_hparams(hp, {
-        "lr": lambda v: v > 0,
-        "gamma": lambda v: (v >= 0) & (v <= 1),
-        "gae_lambda": lambda v: (v >= 0) & (v <= 1),
-        "ent_coef": lambda v: v >= 0,
-        "vf_coef": lambda v: v >= 0,
-        "max_grad_norm": lambda v: v > 0,
-        "eps": lambda v: v > 0,
-    })  # fmt: skip
+HPARAM_RANGES = {
+    "lr": "> 0",
+    "gamma": "[0, 1]",
+    "gae_lambda": "[0, 1]",
+    "ent_coef": ">= 0",
+    "vf_coef": ">= 0",
+    "max_grad_norm": "> 0",
+    "eps": "> 0",
+}
 
 
 def to_ppo_hparams(hp: A2CHParams) -> ppo.PPOHParams:
@@ -92,32 +93,25 @@ def to_ppo_hparams(hp: A2CHParams) -> ppo.PPOHParams:
                           max_grad_norm=hp.max_grad_norm, adam_eps=hp.eps)  # fmt: skip
 
 
-def make_train(config: A2CConfig, env, env_params):
-    """Builds ``train(key, hparams=None, env_params=None) -> ppo.TrainResult``.
+def make_learner(config: A2CConfig, env, env_params) -> Learner:
+    """A2C as PPO's learner with A2C's hyperparameters mapped onto PPO's.
 
     Raises:
       ValueError: invalid config, naming the field.
     """
     config.validate()
-    inner = ppo.make_train(config.ppo_config(), env, env_params)
+    inner = ppo.make_learner(config.ppo_config(), env, env_params)
 
-    def train(key, hparams: A2CHParams | None = None, env_params=None):
-        hparams = A2CHParams() if hparams is None else hparams
-        return inner(key, to_ppo_hparams(hparams), env_params)
+    def init(key, hp, env_params, data):
+        return inner.init(key, to_ppo_hparams(hp), env_params, data)
 
-    def init(key, hparams, env_params=None):
-        return inner.init(key, to_ppo_hparams(hparams), env_params)
+    def update(state, hp, env_params, data):
+        return inner.update(state, to_ppo_hparams(hp), env_params, data)
 
-    def run(state, hparams, num_updates, env_params=None):
-        return inner.run(state, to_ppo_hparams(hparams), num_updates, env_params)
-
-    train.init = init
-    train.run = run
-    train.num_updates = inner.num_updates
-    train.steps_per_update = inner.steps_per_update
-    train.act = inner.act
-    return train
+    return inner._replace(config=config, hparams=A2CHParams(), init=init, update=update,
+                          hparam_ranges=HPARAM_RANGES)  # fmt: skip
 
 
+make_train = trainer(make_learner)
 CONFIG = A2CConfig
 HPARAMS = A2CHParams

@@ -1,26 +1,21 @@
-"""Proximal Policy Optimisation (Schulman et al. 2017, arXiv:1707.06347).
+"""PPO's update laid out for XLA:CPU: the fast path behind ``PPOConfig.implementation``.
 
-The whole run (rollouts, GAE, minibatch epochs) is one pure function ``train(key, hparams)``
-so ``jax.vmap`` trains many seeds and hyperparameter settings in one compile. Discrete
-(categorical) and continuous (diagonal Gaussian, state-independent log-std) actions.
-Truncated episodes bootstrap from the value of the true final observation; terminated
-episodes do not.
-
-Laid out for small networks on CPU, where per-kernel overhead and matmul layouts dominate:
-only the actor runs inside the rollout's time loop, batch-major with its weights transposed
-once per rollout, and records each action's log-probability (the values of the whole batch
-come from one batched critic pass afterwards); the env state travels through the loop as one
-packed vector; the batch is one array shuffled by one gather; the actor and critic towers
-are trained stacked and feature-major with a hand-written backward pass
-(:mod:`jaxrl.networks.actor_critic`); a categorical policy's loss terms come with a
-hand-written gradient (:func:`jaxrl.losses.categorical_ppo_terms`); every random number of an
-update comes from one generator call (:func:`draw_update`); and the optimiser updates one
-flat vector. BENCHMARKS.md has the measurements behind each choice.
+The same algorithm as :mod:`jaxrl.agents.onpolicy.ppo` (whose plain update is the reference;
+a golden test holds the two to the same parameters), laid out for small networks on CPU,
+where per-kernel overhead and matmul layouts dominate: only the actor runs inside the
+rollout's time loop, batch-major with its weights transposed once per rollout, and records
+each action's log-probability (the values of the whole batch come from one batched critic
+pass afterwards); the env state travels through the loop as one packed vector; the batch is
+one array shuffled by one gather; the actor and critic towers are trained stacked and
+feature-major with a hand-written backward pass (:mod:`jaxrl.networks.actor_critic`); a
+categorical policy's loss terms come with a hand-written gradient
+(:func:`jaxrl.losses.categorical_ppo_terms`); every random number of an update comes from one
+generator call (:func:`draw_update`); and the optimiser updates one flat vector.
+BENCHMARKS.md has the measurements behind each choice.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import math
@@ -29,12 +24,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from flax import struct
 from jax.flatten_util import ravel_pytree
 
-from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_positive_ints, unknown_name
 from jaxrl.envs.packing import scan_packed
+from jaxrl.learner import latest_return
 from jaxrl.losses import (
     categorical_ppo_terms,
     clipped_surrogate_loss,
@@ -42,7 +35,6 @@ from jaxrl.losses import (
     generalized_advantage_estimation,
 )
 from jaxrl.losses.ppo import log_softmax_rows, select_row
-from jaxrl.networks import ACTIVATIONS, init_actor_critic
 from jaxrl.networks.actor_critic import (
     ACTOR,
     CRITIC,
@@ -51,115 +43,6 @@ from jaxrl.networks.actor_critic import (
     towers_batch_major,
     transpose_towers,
 )
-from jaxrl.run.hparams import check_hparams
-
-OPTIMIZERS = {
-    "adam": lambda lr, eps: optax.adam(lr, eps=eps),
-    "rmsprop": lambda lr, eps: optax.rmsprop(lr, decay=0.99, eps=eps),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """Static configuration: shapes, counts and switches (changing one recompiles)."""
-
-    num_envs: int = 4
-    num_steps: int = 128
-    total_steps: int = 500_000
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    anneal_lr: bool = True
-    normalize_obs: bool = False
-    normalize_advantages: bool = True
-    clip_value: bool = True
-    optimizer: str = "adam"
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.batch_size
-
-    def validate(self) -> None:
-        require_positive_ints(
-            self, ("num_envs", "num_steps", "total_steps", "update_epochs", "num_minibatches")
-        )
-        require(
-            self.batch_size % self.num_minibatches == 0,
-            "num_minibatches",
-            f"batch num_envs*num_steps={self.batch_size} is not divisible into "
-            f"{self.num_minibatches} minibatches",
-        )
-        require(
-            self.total_steps >= self.batch_size,
-            "total_steps",
-            f"{self.total_steps} is less than one batch (num_envs*num_steps={self.batch_size})",
-        )
-        require(
-            len(self.hidden) > 0 and all(h > 0 for h in self.hidden),
-            "hidden",
-            f"needs at least one positive layer size, got {self.hidden}",
-        )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                "activation: " + unknown_name("activation", self.activation, ACTIVATIONS)
-            )
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError("optimizer: " + unknown_name("optimizer", self.optimizer, OPTIMIZERS))
-
-
-class PPOHParams(NamedTuple):
-    """Traced hyperparameters: floats that can be vmapped over (a sweep in one compile)."""
-
-    lr: float = 2.5e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    adam_eps: float = 1e-5
-
-
-def validate_hparams(hp: PPOHParams) -> None:
-    """Checks concrete hyperparameter values (arrays are checked elementwise)."""
-    checks = {
-        "lr": lambda v: v > 0,
-        "gamma": lambda v: (v >= 0) & (v <= 1),
-        "gae_lambda": lambda v: (v >= 0) & (v <= 1),
-        "clip_eps": lambda v: v > 0,
-        "ent_coef": lambda v: v >= 0,
-        "vf_coef": lambda v: v >= 0,
-        "max_grad_norm": lambda v: v > 0,
-        "adam_eps": lambda v: v > 0,
-    }
-    check_hparams(hp, checks)
-
-
-@struct.dataclass
-class PPOState:
-    params: Any
-    opt_state: Any
-    env_state: Any
-    obs: jax.Array
-    key: jax.Array
-    last_return: jax.Array  # mean return of the latest update with a finished episode
-
-
-@struct.dataclass
-class TrainResult:
-    """Final learner state and metrics per update (each ``[num_updates]``)."""
-
-    state: PPOState
-    metrics: dict
 
 
 class Transition(NamedTuple):
@@ -173,19 +56,6 @@ class Transition(NamedTuple):
     done: jax.Array  # terminated or truncated: an episode ended (and its return is known)
     final_obs: jax.Array
     episode_return: jax.Array
-
-
-def wrap_env(config: PPOConfig, env, env_params):
-    """The training env: flatten, episode statistics, action clipping, vectorise, normalise."""
-    if len(env.observation_space(env_params).shape) != 1:
-        env = jenvs.FlattenObservation(env)
-    env = jenvs.EpisodeStatistics(env)
-    if not jenvs.is_discrete(env, env_params):
-        env = jenvs.ClipAction(env)
-    env = jenvs.VecEnv(env, config.num_envs)
-    if config.normalize_obs:
-        env = jenvs.NormalizeObservation(env)
-    return env
 
 
 class Policy(NamedTuple):
@@ -246,10 +116,10 @@ class Policy(NamedTuple):
 ACTOR_ONLY, CRITIC_ONLY = slice(ACTOR, ACTOR + 1), slice(CRITIC, CRITIC + 1)
 
 
-class Learner(NamedTuple):
-    """Everything static that ``make_train`` derives from the config and the env."""
+class Parts(NamedTuple):
+    """Everything static the fast path derives from the config and the env."""
 
-    cfg: PPOConfig
+    cfg: Any  # PPOConfig
     venv: Any
     policy: Policy
     obs_dim: int
@@ -265,18 +135,16 @@ class Learner(NamedTuple):
         return self.obs_dim + self.action_rows + 4
 
 
-def _act(learner: Learner, flat_params, obs, key, greedy: bool):
-    """Actions for a batch of observations: the mode (greedy) or a sample of the policy."""
-    policy = learner.policy
-    actor = policy.actor(learner.unravel(flat_params))
-    x = jnp.reshape(obs, (-1, obs.shape[-1]))
+def act(parts: Parts, params, obs, key, greedy: bool):
+    """Actions ``[B, ...]`` for observations ``[B, D]`` (parameters as a pytree): the mode
+    (greedy) or a sample of the policy."""
+    policy = parts.policy
+    actor = policy.actor(params)
     if greedy:
-        out = policy.outputs(actor, x)
-        action = jnp.argmax(out, axis=-1).astype(jnp.int32) if policy.discrete else out
-    else:
-        draw = jax.random.gumbel if policy.discrete else jax.random.normal
-        action = policy.sample(actor, x, draw(key, (x.shape[0], policy.num_actions)))[0]
-    return jnp.reshape(action, obs.shape[:-1] + action.shape[1:])
+        out = policy.outputs(actor, obs)
+        return jnp.argmax(out, axis=-1).astype(jnp.int32) if policy.discrete else out
+    draw = jax.random.gumbel if policy.discrete else jax.random.normal
+    return policy.sample(actor, obs, draw(key, (obs.shape[0], policy.num_actions)))[0]
 
 
 def permutations(key: jax.Array, n: int, count: int) -> jax.Array:
@@ -315,9 +183,9 @@ class UpdateDraws(NamedTuple):
     permutation_bits: jax.Array  # [epochs, batch_size] uint32: the minibatch shuffles
 
 
-def draw_update(learner: Learner, key: jax.Array) -> UpdateDraws:
+def draw_update(parts: Parts, key: jax.Array) -> UpdateDraws:
     """The random numbers of one update (:class:`UpdateDraws`) from ``key``."""
-    cfg, policy = learner.cfg, learner.policy
+    cfg, policy = parts.cfg, parts.policy
     key_shape = jax.random.key_data(key).shape
     key_words = math.prod(key_shape)
     t, e = cfg.num_steps, cfg.num_envs
@@ -346,31 +214,15 @@ def uniform_from_bits(bits: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type((bits >> 9) | one, jnp.float32) - 1.0
 
 
-def make_optimizer(cfg: PPOConfig, hp: PPOHParams) -> optax.GradientTransformation:
-    """Global-norm clipping, then Adam (or RMSProp) with the learning rate annealed linearly
-    to zero over the run when ``cfg.anneal_lr``."""
-    steps_per_update = cfg.update_epochs * cfg.num_minibatches
-
-    def schedule(count):
-        if not cfg.anneal_lr:
-            return hp.lr
-        return hp.lr * (1.0 - (count // steps_per_update) / cfg.num_updates)
-
-    return optax.chain(
-        optax.clip_by_global_norm(hp.max_grad_norm),
-        OPTIMIZERS[cfg.optimizer](schedule, hp.adam_eps),
-    )
-
-
-def ppo_loss(learner: Learner, params, mb: jax.Array, hp: PPOHParams):
+def ppo_loss(parts: Parts, params, mb: jax.Array, hp):
     """PPO's loss on one feature-major minibatch ``[num_rows, minibatch_size]``.
 
     Returns ``(total, [total, policy_loss, value_loss, entropy, approx_kl])``.
     """
-    cfg, policy, d = learner.cfg, learner.policy, learner.obs_dim
+    cfg, policy, d = parts.cfg, parts.policy, parts.obs_dim
     obs_t, rest = mb[:d], mb[d:]
-    action = rest[: learner.action_rows]  # one row of indices, or the action vectors
-    old_log_prob, old_value, adv, target = rest[learner.action_rows :]
+    action = rest[: parts.action_rows]  # one row of indices, or the action vectors
+    old_log_prob, old_value, adv, target = rest[parts.action_rows :]
     out = towers(select_towers(params), obs_t, cfg.activation)
     value = out[CRITIC, 0]
     if policy.discrete:  # the same terms, with fewer kernels per step on CPU
@@ -396,13 +248,13 @@ def ppo_loss(learner: Learner, params, mb: jax.Array, hp: PPOHParams):
     return total, jnp.stack([total, policy_loss, value_loss, ent, approx_kl])
 
 
-def collect_rollout(learner: Learner, params, env_state, obs, draws: UpdateDraws, env_params):
+def collect_rollout(parts: Parts, params, env_state, obs, draws: UpdateDraws, env_params):
     """``num_steps`` steps of every env ``-> (env_state, obs, Transition [T, E, ...])``.
 
     Only the actor runs inside the time loop; the random numbers of the whole rollout
     (action noise, env keys, reset states) come drawn (:func:`draw_update`).
     """
-    policy, venv = learner.policy, learner.venv
+    policy, venv = parts.policy, parts.venv
     prepared = venv.prepare_keys(draws.step_keys, draws.reset_keys, env_params)
     noise = draws.noise
     actor = policy.actor(params)
@@ -423,7 +275,7 @@ def collect_rollout(learner: Learner, params, env_state, obs, draws: UpdateDraws
     return env_state, obs, traj
 
 
-def evaluate_rollout(learner: Learner, params, traj: Transition, hp: PPOHParams):
+def evaluate_rollout(parts: Parts, params, traj: Transition, hp):
     """Log-probabilities, values, GAE advantages and value targets, ``[T, E]`` each.
 
     The log-probabilities are those the rollout recorded (the policy that acted; the
@@ -433,20 +285,20 @@ def evaluate_rollout(learner: Learner, params, traj: Transition, hp: PPOHParams)
     critic runs once on the batch of observations plus the final observations of the last
     step, and then only on truncated steps (see :func:`bootstrap_truncated`).
     """
-    cfg = learner.cfg
+    cfg = parts.cfg
     n, shape = cfg.batch_size, (cfg.num_steps, cfg.num_envs)
     critic = select_towers(params, CRITIC_ONLY)
     obs = jnp.concatenate([traj.obs.reshape(n, -1), traj.final_obs[-1]])
     v = towers(critic, obs.T, cfg.activation)[0, 0]
     value = v[:n].reshape(shape)
-    v_tp1 = bootstrap_truncated(learner, transpose_towers(critic), traj, v[cfg.num_envs :])
+    v_tp1 = bootstrap_truncated(parts, transpose_towers(critic), traj, v[cfg.num_envs :])
     gae = jax.vmap(generalized_advantage_estimation, (1, 1, 1, 1, 1, None, None), 1)
     adv = gae(traj.reward, value, v_tp1, traj.terminated, traj.done, hp.gamma,
               hp.gae_lambda)  # fmt: skip
     return traj.log_prob, value, adv, adv + value
 
 
-def bootstrap_truncated(learner: Learner, critic_t, traj: Transition, v_next: jax.Array):
+def bootstrap_truncated(parts: Parts, critic_t, traj: Transition, v_next: jax.Array):
     """``v_next`` (values of the next observations, flat ``[T * E]``) with the values of the
     final observations put in at truncated steps ``-> [T, E]``.
 
@@ -454,7 +306,7 @@ def bootstrap_truncated(learner: Learner, critic_t, traj: Transition, v_next: ja
     steps' final observations ``num_envs`` at a time, batch-major: one small pass in a
     rollout with few truncations, none in one without.
     """
-    cfg = learner.cfg
+    cfg = parts.cfg
     n, k = cfg.batch_size, cfg.num_envs
     todo = jnp.logical_and(traj.done, jnp.logical_not(traj.terminated)).reshape(n)
     final = traj.final_obs.reshape(n, -1)
@@ -473,44 +325,43 @@ def bootstrap_truncated(learner: Learner, critic_t, traj: Transition, v_next: ja
     return v_next.reshape(cfg.num_steps, cfg.num_envs)
 
 
-def make_batch(learner: Learner, traj: Transition, log_prob, value, adv, target) -> jax.Array:
+def make_batch(parts: Parts, traj: Transition, log_prob, value, adv, target) -> jax.Array:
     """The training batch as one array ``[batch_size, num_rows]`` (one gather shuffles it)."""
-    n = learner.cfg.batch_size
+    n = parts.cfg.batch_size
     columns = [traj.obs.reshape(n, -1), traj.action.astype(jnp.float32).reshape(n, -1)]
     columns += [x.reshape(n, 1) for x in (log_prob, value, adv, target)]
     return jnp.concatenate(columns, axis=1)
 
 
-def minibatches(learner: Learner, batch: jax.Array, permutation_bits: jax.Array) -> jax.Array:
+def minibatches(parts: Parts, batch: jax.Array, perms: jax.Array) -> jax.Array:
     """Shuffled feature-major minibatches of every epoch, ``[epochs * minibatches, num_rows,
-    size]``, from a batch ``[batch_size, num_rows]`` and random words ``[epochs,
-    batch_size]`` (:attr:`UpdateDraws.permutation_bits`)."""
-    cfg = learner.cfg
-    perms = permutations_from_bits(permutation_bits)
+    size]``, from a batch ``[batch_size, num_rows]`` and one permutation of it per epoch
+    ``[epochs, batch_size]``."""
+    cfg = parts.cfg
     steps = cfg.update_epochs * cfg.num_minibatches
-    mbs = batch[perms.reshape(-1)].reshape(steps, cfg.minibatch_size, learner.num_rows)
+    mbs = batch[perms.reshape(-1)].reshape(steps, cfg.minibatch_size, parts.num_rows)
     mbs = mbs.transpose(0, 2, 1)
     if cfg.normalize_advantages:
         # Each minibatch's advantages are normalised by their own mean and std; these do not
         # depend on the parameters, so every minibatch is normalised here at once.
-        row = learner.num_rows - 2
+        row = parts.num_rows - 2
         adv = mbs[:, row]
         adv = (adv - adv.mean(-1, keepdims=True)) / (adv.std(-1, keepdims=True) + 1e-8)
         mbs = mbs.at[:, row].set(adv)
     return mbs
 
 
-def sgd_epochs(learner: Learner, tx, flat_params, opt_state, mbs: jax.Array, hp: PPOHParams):
+def sgd_epochs(parts: Parts, tx, flat_params, opt_state, mbs: jax.Array, hp):
     """One gradient step per minibatch ``-> (flat_params, opt_state, mean losses [5])``.
 
     The optimiser sees flat vectors: a few fused loops over all the parameters instead of
     several small ones per layer.
     """
-    grad_fn = jax.grad(functools.partial(ppo_loss, learner), has_aux=True)
+    grad_fn = jax.grad(functools.partial(ppo_loss, parts), has_aux=True)
 
     def sgd_step(carry, mb):
         flat_params, opt_state = carry
-        grads, aux = grad_fn(learner.unravel(flat_params), mb, hp)
+        grads, aux = grad_fn(parts.unravel(flat_params), mb, hp)
         updates, opt_state = tx.update(ravel_pytree(grads)[0], opt_state, flat_params)
         return (optax.apply_updates(flat_params, updates), opt_state), aux
 
@@ -518,19 +369,22 @@ def sgd_epochs(learner: Learner, tx, flat_params, opt_state, mbs: jax.Array, hp:
     return flat_params, opt_state, aux.mean(axis=0)
 
 
-def update(learner: Learner, tx, hp: PPOHParams, env_params, state: PPOState):
-    """One PPO update: rollout, advantages, epochs of minibatch SGD ``-> (state, metrics)``."""
-    draws = draw_update(learner, state.key)
-    params = learner.unravel(state.params)
+def update(parts: Parts, tx, hp, env_params, state):
+    """One PPO update: rollout, advantages, epochs of minibatch SGD ``-> (state, metrics)``.
+
+    ``state`` is a :class:`jaxrl.agents.onpolicy.ppo.PPOState` whose ``params`` is the flat
+    parameter vector (``parts.unravel`` gives the pytree) and ``opt_state`` the optimiser's
+    state over it.
+    """
+    draws = draw_update(parts, state.key)
+    params = parts.unravel(state.params)
     env_state, obs, traj = collect_rollout(
-        learner, params, state.env_state, state.obs, draws, env_params
+        parts, params, state.env_state, state.obs, draws, env_params
     )
-    batch = make_batch(learner, traj, *evaluate_rollout(learner, params, traj, hp))
-    mbs = minibatches(learner, batch, draws.permutation_bits)
-    flat_params, opt_state, losses = sgd_epochs(learner, tx, state.params, state.opt_state, mbs, hp)
-    episodes = traj.done.sum()
-    mean_return = jnp.sum(traj.episode_return * traj.done) / jnp.maximum(episodes, 1)
-    last_return = jnp.where(episodes > 0, mean_return, state.last_return)
+    batch = make_batch(parts, traj, *evaluate_rollout(parts, params, traj, hp))
+    mbs = minibatches(parts, batch, permutations_from_bits(draws.permutation_bits))
+    flat_params, opt_state, losses = sgd_epochs(parts, tx, state.params, state.opt_state, mbs, hp)
+    last_return, episodes = latest_return(state.last_return, traj.episode_return, traj.done)
     metrics = {"episode_return": last_return, "episodes": episodes}
     metrics.update(zip(LOSS_NAMES, losses, strict=True))
     state = state.replace(params=flat_params, opt_state=opt_state, env_state=env_state,
@@ -539,76 +393,3 @@ def update(learner: Learner, tx, hp: PPOHParams, env_params, state: PPOState):
 
 
 LOSS_NAMES = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl")
-
-
-def make_learner(config: PPOConfig, env, env_params) -> Learner:
-    """Validates ``config`` (``ValueError`` naming the field) and derives the static parts."""
-    config.validate()
-    venv = wrap_env(config, env, env_params)
-    discrete = jenvs.is_discrete(env, env_params)
-    space = env.action_space(env_params)
-    num_actions = space.n if discrete else int(math.prod(space.shape))
-    obs_dim = venv.observation_space(env_params).shape[0]
-    template = init_actor_critic(jax.random.key(0), obs_dim, num_actions, config.hidden,
-                                 not discrete)  # fmt: skip
-    policy = Policy(discrete, num_actions, config.activation)
-    return Learner(config, venv, policy, obs_dim, ravel_pytree(template)[1])
-
-
-def make_train(config: PPOConfig, env, env_params):
-    """Builds ``train(key, hparams, env_params=None) -> TrainResult``.
-
-    Validates ``config`` in Python (``ValueError`` naming the field). ``env_params`` given to
-    ``train`` override the defaults, so they can be vmapped too (domain randomisation).
-    The state holds the parameters as one flat vector (what results, checkpoints and ``act``
-    see); each update works on the structured pytree.
-    """
-    learner = make_learner(config, env, env_params)
-    cfg, policy = learner.cfg, learner.policy
-    default_env_params = env_params
-
-    def _as_f32(hparams):
-        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
-
-    def init(key: jax.Array, hparams: PPOHParams, env_params=None) -> PPOState:
-        env_params = default_env_params if env_params is None else env_params
-        k_init, k_reset, k_run = jax.random.split(key, 3)
-        params = init_actor_critic(k_init, learner.obs_dim, policy.num_actions, cfg.hidden,
-                                   not policy.discrete)  # fmt: skip
-        params = ravel_pytree(params)[0]
-        obs, env_state = learner.venv.reset(k_reset, env_params)
-        return PPOState(
-            params=params,
-            opt_state=make_optimizer(cfg, _as_f32(hparams)).init(params),
-            env_state=env_state,
-            obs=obs,
-            key=k_run,
-            last_return=jnp.zeros((), jnp.float32),
-        )
-
-    def run(state: PPOState, hparams: PPOHParams, num_updates: int, env_params=None):
-        env_params = default_env_params if env_params is None else env_params
-        hp = _as_f32(hparams)
-        step = functools.partial(update, learner, make_optimizer(cfg, hp), hp, env_params)
-        return jax.lax.scan(lambda s, _: step(s), state, None, num_updates)
-
-    def train(key: jax.Array, hparams: PPOHParams | None = None, env_params=None):
-        hparams = PPOHParams() if hparams is None else hparams
-        state = init(key, hparams, env_params)
-        state, metrics = run(state, hparams, cfg.num_updates, env_params)
-        return TrainResult(state=state, metrics=metrics)
-
-    # The pieces, for running in chunks (progress, checkpoints): ``train`` is
-    # ``run(init(key, hp), hp, num_updates)`` and running ``run`` in several chunks gives the
-    # same bits as one call.
-    train.init = init
-    train.run = run
-    train.num_updates = cfg.num_updates
-    train.steps_per_update = cfg.batch_size
-    train.act = functools.partial(_act, learner)
-    train.learner = learner
-    return train
-
-
-CONFIG = PPOConfig
-HPARAMS = PPOHParams

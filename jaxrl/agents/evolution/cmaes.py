@@ -17,21 +17,21 @@ evosax minimises, so the fitness handed to it is minus the return.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from evosax.algorithms import CMA_ES, Open_ES
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_positive_ints, unknown_name
+from jaxrl._errors import require, require_choice, require_positive_ints
+from jaxrl.distributions import Categorical, TanhGaussian
 from jaxrl.envs.wrappers import transition
-from jaxrl.networks import ACTIVATIONS
+from jaxrl.learner import Learner, Policy, trainer
+from jaxrl.networks import ACTIVATIONS, apply_mlp, init_mlp
 
 STRATEGIES = ("cma_es", "open_es")
 
@@ -62,8 +62,7 @@ class CMAESConfig:
         return self.total_steps // self.batch_size
 
     def validate(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError("strategy: " + unknown_name("strategy", self.strategy, STRATEGIES))
+        require_choice("strategy", self.strategy, STRATEGIES)
         require_positive_ints(
             self, ("population_size", "episodes_per_member", "episode_steps", "total_steps")
         )
@@ -79,10 +78,7 @@ class CMAESConfig:
                 f"{self.batch_size})")  # fmt: skip
         require(all(h > 0 for h in self.hidden), "hidden",
                 f"layer sizes must be positive, got {self.hidden}")  # fmt: skip
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                "activation: " + unknown_name("activation", self.activation, ACTIVATIONS)
-            )
+        require_choice("activation", self.activation, ACTIVATIONS)
 
 
 class CMAESHParams(NamedTuple):
@@ -92,14 +88,7 @@ class CMAESHParams(NamedTuple):
     lr: float = 0.05
 
 
-def validate_hparams(hp: CMAESHParams) -> None:
-    """Checks concrete hyperparameter values (arrays elementwise)."""
-    for name in ("sigma", "lr"):
-        value = getattr(hp, name)
-        if isinstance(value, jax.core.Tracer):
-            continue
-        if not np.all(np.asarray(value) > 0):
-            raise ValueError(f"{name}: must be positive, got {value}")
+HPARAM_RANGES = {"sigma": "> 0", "lr": "> 0"}
 
 
 @struct.dataclass
@@ -110,45 +99,23 @@ class ESState:
     last_return: jax.Array
 
 
-@struct.dataclass
-class TrainResult:
-    """Final state and metrics per generation (each ``[num_updates]``)."""
-
-    state: ESState
-    metrics: dict
-
-
-def init_mlp(key: jax.Array, sizes: tuple[int, ...]) -> list:
-    """Glorot-uniform kernels and zero biases for layer sizes ``(in, h1, ..., out)``."""
-    keys = jax.random.split(key, len(sizes) - 1)
-    init = jax.nn.initializers.glorot_uniform()
-    return [{"kernel": init(k, (a, b)), "bias": jnp.zeros((b,))}
-            for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]  # fmt: skip
-
-
 class _Policy(NamedTuple):
-    discrete: bool
-    low: Any
-    high: Any
+    """A deterministic MLP policy: the mode of a categorical over its outputs (discrete), or
+    the squashed mean ``tanh(out)`` mapped onto the action box (continuous)."""
+
+    spec: jenvs.ActionSpec
     activation: str
     unravel: Any
 
-    def __call__(self, flat_params: jax.Array, obs: jax.Array) -> jax.Array:
-        """Deterministic action for one observation ``[obs_dim]``."""
-        layers = self.unravel(flat_params)
-        h = obs
-        for layer in layers[:-1]:
-            h = ACTIVATIONS[self.activation](h @ layer["kernel"] + layer["bias"])
-        out = h @ layers[-1]["kernel"] + layers[-1]["bias"]
-        if self.discrete:
-            return jnp.argmax(out, axis=-1).astype(jnp.int32)
-        return self.low + 0.5 * (jnp.tanh(out) + 1.0) * (self.high - self.low)
+    def __call__(self, layers, obs: jax.Array) -> jax.Array:
+        """Actions ``[..., ...]`` for observations ``[..., obs_dim]`` (``layers`` a pytree)."""
+        out = apply_mlp(layers, obs, self.activation)
+        if self.spec.discrete:
+            return Categorical(out).mode()
+        return self.spec.to_env(TanhGaussian(out, jnp.zeros_like(out)).mode())
 
-
-def _act(policy: _Policy, params, obs, key, greedy: bool):
-    """Actions ``[B, ...]`` for observations ``[B, obs_dim]`` (the policy is deterministic)."""
-    del key, greedy
-    return jax.vmap(policy, (None, 0))(params, obs)
+    def flat(self, flat_params: jax.Array, obs: jax.Array) -> jax.Array:
+        return self(self.unravel(flat_params), obs)
 
 
 def _strategy(cfg: CMAESConfig, num_params: int, hp: CMAESHParams):
@@ -162,32 +129,27 @@ def _strategy(cfg: CMAESConfig, num_params: int, hp: CMAESHParams):
     return es, es.default_params
 
 
-def make_train(config: CMAESConfig, env, env_params):
-    """Builds ``train(key, hparams, env_params=None) -> TrainResult`` (see the module doc)."""
+def make_learner(config: CMAESConfig, env, env_params) -> Learner:
+    """Policy search with ``config.strategy`` on ``env`` (see the module doc)."""
     config.validate()
     max_steps = int(getattr(env_params, "max_steps_in_episode", config.episode_steps))
     require(config.episode_steps <= max_steps, "episode_steps",
             f"{config.episode_steps} exceeds the env's time limit of {max_steps} "
             "steps")  # fmt: skip
+    base_env = env
     if len(env.observation_space(env_params).shape) != 1:
         env = jenvs.FlattenObservation(env)
-    discrete = jenvs.is_discrete(env, env_params)
-    space = env.action_space(env_params)
-    if discrete:
-        num_out, low, high = space.n, None, None
-    else:
-        num_out = int(math.prod(space.shape))
-        low, high = jnp.asarray(space.low, jnp.float32), jnp.asarray(space.high, jnp.float32)
+    spec = jenvs.action_spec(env, env_params)
     obs_dim = env.observation_space(env_params).shape[0]
-    sizes = (obs_dim, *config.hidden, num_out)
-    _, unravel = ravel_pytree(init_mlp(jax.random.key(0), sizes))
-    policy = _Policy(discrete, low, high, config.activation, unravel)
+    sizes = (obs_dim, *config.hidden, spec.dim)
+
+    def init_layers(key):
+        return init_mlp(key, sizes, kernel_init="glorot_uniform")
+
+    _, unravel = ravel_pytree(init_layers(jax.random.key(0)))
+    policy = _Policy(spec, config.activation, unravel)
     cfg = config
     n_rollouts = cfg.population_size * cfg.episodes_per_member
-    default_env_params = env_params
-
-    def _as_f32(hparams):
-        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
 
     def evaluate(population: jax.Array, key: jax.Array, env_params) -> jax.Array:
         """Mean return of each member ``[N, P]`` over its episodes -> ``[N]``."""
@@ -199,7 +161,7 @@ def make_train(config: CMAESConfig, env, env_params):
 
         def step(carry, keys):
             obs, state, ret, alive = carry
-            action = jax.vmap(policy)(members, obs)
+            action = jax.vmap(policy.flat)(members, obs)
             obs, state, reward, terminated, truncated, _ = jax.vmap(
                 transition, (None, 0, 0, 0, None)
             )(env, keys, state, action, env_params)
@@ -211,49 +173,47 @@ def make_train(config: CMAESConfig, env, env_params):
         (_, _, ret, _), _ = jax.lax.scan(step, init, step_keys)
         return ret.reshape(cfg.population_size, cfg.episodes_per_member).mean(axis=1)
 
-    def init(key: jax.Array, hparams: CMAESHParams, env_params=None) -> ESState:
-        hp = _as_f32(hparams)
+    def init(key: jax.Array, hp: CMAESHParams, env_params, data) -> ESState:
         k_net, k_es, k_run = jax.random.split(key, 3)
-        mean, _ = ravel_pytree(init_mlp(k_net, sizes))
+        mean, _ = ravel_pytree(init_layers(k_net))
         es, es_params = _strategy(cfg, mean.shape[0], hp)
         es_state = es.init(k_es, mean, es_params)
         return ESState(mean, es_state, k_run, jnp.zeros((), jnp.float32))
 
-    def run(state: ESState, hparams: CMAESHParams, num_updates: int, env_params=None):
-        env_params = default_env_params if env_params is None else env_params
-        hp = _as_f32(hparams)
+    def update(state: ESState, hp: CMAESHParams, env_params, data):
+        """One generation: ask, evaluate the population, tell."""
         es, es_params = _strategy(cfg, state.params.shape[0], hp)
+        key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
+        population, es_state = es.ask(k_ask, state.es_state, es_params)
+        returns = evaluate(population, k_eval, env_params)
+        fitness = jnp.where(jnp.isfinite(returns), -returns, jnp.inf)
+        es_state, _ = es.tell(k_tell, population, fitness, es_state, es_params)
+        mean_return = jnp.mean(returns)
+        metrics = {
+            "episode_return": mean_return,
+            "best_return": jnp.max(returns),
+            "sigma": jnp.asarray(es_state.std, jnp.float32).mean(),
+        }
+        return ESState(es_state.mean, es_state, key, mean_return), metrics
 
-        def generation(state: ESState, _):
-            key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
-            population, es_state = es.ask(k_ask, state.es_state, es_params)
-            returns = evaluate(population, k_eval, env_params)
-            fitness = jnp.where(jnp.isfinite(returns), -returns, jnp.inf)
-            es_state, _ = es.tell(k_tell, population, fitness, es_state, es_params)
-            mean_return = jnp.mean(returns)
-            metrics = {
-                "episode_return": mean_return,
-                "best_return": jnp.max(returns),
-                "sigma": jnp.asarray(es_state.std, jnp.float32).mean(),
-            }
-            state = ESState(es_state.mean, es_state, key, mean_return)
-            return state, metrics
+    def act(layers, obs, key, carry, env_state, greedy: bool):
+        return policy(layers, obs), carry
 
-        return jax.lax.scan(generation, state, None, num_updates)
-
-    def train(key: jax.Array, hparams: CMAESHParams | None = None, env_params=None):
-        hparams = CMAESHParams() if hparams is None else hparams
-        state = init(key, hparams, env_params)
-        state, metrics = run(state, hparams, cfg.num_updates, env_params)
-        return TrainResult(state=state, metrics=metrics)
-
-    train.init = init
-    train.run = run
-    train.num_updates = cfg.num_updates
-    train.steps_per_update = cfg.batch_size
-    train.act = lambda params, obs, key, greedy: _act(policy, params, obs, key, greedy)
-    return train
+    return Learner(
+        config=cfg,
+        hparams=CMAESHParams(),
+        init=init,
+        update=update,
+        policy=Policy(act),
+        save=lambda state: unravel(state.params),
+        num_updates=cfg.num_updates,
+        steps_per_update=cfg.batch_size,
+        env=base_env,
+        env_params=env_params,
+        hparam_ranges=HPARAM_RANGES,
+    )
 
 
+make_train = trainer(make_learner)
 CONFIG = CMAESConfig
 HPARAMS = CMAESHParams

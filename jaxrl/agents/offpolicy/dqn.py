@@ -3,7 +3,7 @@
 Double Q-learning targets (van Hasselt et al. 2016, arXiv:1509.06461), dueling heads (Wang et
 al. 2016, arXiv:1511.06581), n-step targets, prioritized replay, hard or Polyak target
 updates and a linear ε-greedy schedule. The loop (env, replay, n-step) is
-:mod:`jaxrl.agents.offpolicy`'s.
+:mod:`jaxrl.agents.offpolicy.loop`'s.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from jaxrl import envs as jenvs
 from jaxrl._errors import require
-from jaxrl.agents import offpolicy
-from jaxrl.agents.offpolicy import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl.agents.offpolicy import loop
+from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, OffPolicyConfig
+from jaxrl.learner import Learner, trainer
 from jaxrl.losses import double_q_target, huber_loss
 from jaxrl.networks import apply_mlp, init_mlp
-from jaxrl.run.hparams import check_hparams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,16 +69,15 @@ class DQNHParams(NamedTuple):
     max_grad_norm: float = 10.0
 
 
-def validate_hparams(hp: DQNHParams) -> None:
-    check_hparams(hp, {
-        "lr": lambda v: v > 0,
-        "gamma": lambda v: (v >= 0) & (v <= 1),
-        "tau": lambda v: (v > 0) & (v <= 1),
-        "eps_start": lambda v: (v >= 0) & (v <= 1),
-        "eps_end": lambda v: (v >= 0) & (v <= 1),
-        "eps_fraction": lambda v: v > 0,
-        "max_grad_norm": lambda v: v > 0,
-    })  # fmt: skip
+HPARAM_RANGES = {
+    "lr": "> 0",
+    "gamma": "[0, 1]",
+    "tau": "(0, 1]",
+    "eps_start": "[0, 1]",
+    "eps_end": "[0, 1]",
+    "eps_fraction": "> 0",
+    "max_grad_norm": "> 0",
+}
 
 
 def epsilon(hp: DQNHParams, progress):
@@ -86,26 +86,28 @@ def epsilon(hp: DQNHParams, progress):
     return hp.eps_start + frac * (hp.eps_end - hp.eps_start)
 
 
-def make_train(config: DQNConfig, env, env_params):
-    """Builds ``train(key, hparams=None, env_params=None)``; see :mod:`jaxrl.agents.offpolicy`.
+def make_learner(config: DQNConfig, env, env_params) -> Learner:
+    """DQN on ``env``; see :mod:`jaxrl.agents.offpolicy.loop`.
 
     Raises:
       ValueError: invalid config (naming the field) or a continuous-action env.
     """
     config.validate()
-    offpolicy.require_action_kind(
+    spec = jenvs.require_action_kind(
         "dqn", env, env_params, discrete=True, instead="sac, td3 or ddpg for continuous actions"
     )
     cfg = config
-    spec = offpolicy.action_spec(env, env_params)
     n_act = spec.dim
-    obs_dim = offpolicy.wrap_env(env, env_params, 1).observation_space(env_params).shape[0]
+    obs_dim = jenvs.observation_size(env, env_params)
     out_dim = n_act + 1 if cfg.dueling else n_act
     sizes = (obs_dim, *cfg.hidden, out_dim)
     _, unravel = ravel_pytree(init_mlp(jax.random.key(0), sizes))
 
     def q_values(flat, obs):
-        out = apply_mlp(unravel(flat), obs, cfg.activation)
+        return q_of(unravel(flat), obs)
+
+    def q_of(layers, obs):
+        out = apply_mlp(layers, obs, cfg.activation)
         if not cfg.dueling:
             return out
         value, adv = out[..., :1], out[..., 1:]
@@ -125,8 +127,8 @@ def make_train(config: DQNConfig, env, env_params):
         params, _ = ravel_pytree(init_mlp(key, sizes))
         return params, {"target": params, "opt_state": optimizer(hp).init(params)}
 
-    def act(params, obs, key, greedy):
-        greedy_a = jnp.argmax(q_values(params, obs), axis=-1).astype(jnp.int32)
+    def act(layers, obs, key, greedy):
+        greedy_a = jnp.argmax(q_of(layers, obs), axis=-1).astype(jnp.int32)
         if greedy:
             return greedy_a
         # The non-greedy policy is epsilon-greedy with the usual evaluation epsilon 0.05.
@@ -163,14 +165,15 @@ def make_train(config: DQNConfig, env, env_params):
         updates, opt_state = optimizer(hp).update(grads, learner["opt_state"], params)
         params = optax.apply_updates(params, updates)
         refresh = (grad_step + 1) % cfg.target_update_every == 0
-        target = jnp.where(refresh, offpolicy.polyak(learner["target"], params, hp.tau),
+        target = jnp.where(refresh, loop.polyak(learner["target"], params, hp.tau),
                            learner["target"])  # fmt: skip
         metrics = {"loss": loss, "q_mean": q_mean, "epsilon": epsilon(hp, progress)}
         return params, {"target": target, "opt_state": opt_state}, jnp.abs(td), metrics
 
-    agent = OffPolicyAgent(init, explore, update, act, ("loss", "q_mean", "epsilon"))
-    return offpolicy.make_offpolicy_train(cfg, env, env_params, agent, spec, DQNHParams)
+    agent = OffPolicyAgent(init, explore, update, act, ("loss", "q_mean", "epsilon"), unravel)
+    return loop.make_learner(cfg, env, env_params, agent, spec, DQNHParams(), HPARAM_RANGES)
 
 
+make_train = trainer(make_learner)
 CONFIG = DQNConfig
 HPARAMS = DQNHParams

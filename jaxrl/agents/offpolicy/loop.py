@@ -1,0 +1,379 @@
+"""The training loop shared by replay-based learners (DQN, SAC, TD3, DDPG).
+
+One iteration steps ``num_envs`` envs ``train_every`` times, writes the transitions to a
+functional replay buffer and, once ``learning_starts`` env steps are in it, takes
+``gradient_steps`` gradient steps on sampled batches. Until then actions are uniformly
+random. Everything is inside ``jax.lax.scan``, so a whole run is one jittable function of a
+key and vmaps over seeds and hyperparameters.
+
+An algorithm supplies an :class:`OffPolicyAgent` (``init``, ``explore``, ``update``,
+``act``); this module supplies the env, the buffer, n-step targets and the bookkeeping, as
+module-level steps over a static :class:`Loop`: :func:`env_step` (act, step, store) and
+:func:`train_phase` (sample, update, reprioritise). An offline learner reuses
+:func:`train_phase` over a buffer filled from a dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxrl import buffers
+from jaxrl import envs as jenvs
+from jaxrl._errors import require, require_choice, require_layers, require_positive_ints
+from jaxrl.envs import ActionSpec
+from jaxrl.learner import Learner, Policy
+from jaxrl.losses import n_step_bootstrap
+from jaxrl.networks import ACTIVATIONS
+
+STORAGE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class OffPolicyConfig:
+    """Static configuration common to replay-based learners (changing one recompiles).
+
+    ``log_every`` env steps make one reported update (one row of metrics); the total is
+    ``total_steps // log_every`` updates.
+    """
+
+    num_envs: int = 1
+    total_steps: int = 20_000
+    learning_starts: int = 1_000
+    buffer_size: int = 100_000
+    batch_size: int = 256
+    train_every: int = 1
+    gradient_steps: int = 1
+    log_every: int = 1_000
+    n_step: int = 1
+    prioritized: bool = False
+    hidden: tuple[int, ...] = (256, 256)
+    activation: str = "relu"
+    storage_dtype: str = "float32"
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.train_every
+
+    @property
+    def iterations_per_update(self) -> int:
+        return self.log_every // self.steps_per_iteration
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.log_every
+
+    def validate(self) -> None:
+        require_positive_ints(
+            self,
+            (
+                "num_envs",
+                "total_steps",
+                "buffer_size",
+                "batch_size",
+                "train_every",
+                "gradient_steps",
+                "log_every",
+                "n_step",
+            ),
+        )
+        require(
+            isinstance(self.learning_starts, int) and self.learning_starts >= 0,
+            "learning_starts",
+            f"must be a non-negative int, got {self.learning_starts}",
+        )
+        require(
+            self.log_every % self.steps_per_iteration == 0,
+            "log_every",
+            f"{self.log_every} is not a multiple of num_envs*train_every="
+            f"{self.steps_per_iteration}",
+        )
+        require(
+            self.total_steps >= self.log_every,
+            "total_steps",
+            f"{self.total_steps} is less than one update (log_every={self.log_every})",
+        )
+        require(
+            self.buffer_size >= self.batch_size,
+            "buffer_size",
+            f"{self.buffer_size} is smaller than batch_size={self.batch_size}",
+        )
+        require(
+            self.buffer_size // self.num_envs >= self.n_step,
+            "buffer_size",
+            f"{self.buffer_size} holds fewer than n_step={self.n_step} steps per env",
+        )
+        require(
+            self.learning_starts >= self.batch_size,
+            "learning_starts",
+            f"{self.learning_starts} is less than batch_size={self.batch_size}: the first "
+            "batches would repeat a handful of transitions",
+        )
+        require_layers(self.hidden)
+        require_choice("activation", self.activation, ACTIVATIONS)
+        require_choice("storage_dtype", self.storage_dtype, STORAGE_DTYPES, "storage dtype")
+
+
+class Transition(NamedTuple):
+    """One env step as stored in replay (``next_obs`` is the true next observation, also at
+    an episode end)."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    done: jax.Array
+    next_obs: jax.Array
+
+
+class NStep(NamedTuple):
+    """Sampled sequences reduced to what a one-step update needs, for each of ``B`` samples.
+
+    The TD target is ``partial_return + bootstrap_discount * V(next_obs)``.
+    """
+
+    obs: jax.Array  # [B, obs_dim]
+    action: jax.Array  # [B, ...]
+    partial_return: jax.Array  # [B]
+    bootstrap_discount: jax.Array  # [B]
+    next_obs: jax.Array  # [B, obs_dim]
+    weights: jax.Array  # [B] importance weights (0 for invalid samples)
+
+
+def n_step_batch(items: Transition, weights: jax.Array, gamma) -> NStep:
+    """Reduces sequences ``[B, n, ...]`` to n-step targets (see ``n_step_bootstrap``)."""
+    discount = gamma * (1.0 - items.terminated.astype(jnp.float32))
+    partial, boot, k = jax.vmap(n_step_bootstrap)(
+        items.reward.astype(jnp.float32), discount, items.done
+    )
+    next_obs = jnp.take_along_axis(items.next_obs, k[:, None, None], axis=1)[:, 0]
+    return NStep(items.obs[:, 0], items.action[:, 0], partial, boot, next_obs, weights)
+
+
+class OffPolicyAgent(NamedTuple):
+    """The algorithm-specific pure functions.
+
+    ``init(key, hp) -> (params, agent_state)``: ``params`` the policy's parameters (any
+    pytree; a flat vector is fine), ``agent_state`` any pytree (critics, targets, optimiser
+    states, temperature).
+    ``explore(params, agent_state, obs [N, D], key, progress, hp) -> actions [N, ...]`` with
+    ``progress`` in ``[0, 1]`` the fraction of training done.
+    ``update(params, agent_state, batch: NStep, key, hp, grad_step, progress) -> (params,
+    agent_state, td_abs [B], metrics dict of scalars)``.
+    ``save(params) -> pytree``: the policy's parameters as stored (e.g. a flat vector
+    unravelled into its layers).
+    ``act(saved, obs [N, D], key, greedy) -> actions [N, ...]`` in the agent's action units
+    (``[-1, 1]`` for continuous actions).
+    ``metric_names``: the keys of ``update``'s metrics.
+    """
+
+    init: Callable
+    explore: Callable
+    update: Callable
+    act: Callable
+    metric_names: tuple[str, ...]
+    save: Callable = lambda params: params
+
+
+@struct.dataclass
+class OffPolicyState:
+    params: Any  # the policy's parameters
+    agent: Any  # the agent's other state (critics, targets, optimisers)
+    buffer: buffers.BufferState
+    env_state: Any
+    obs: jax.Array
+    key: jax.Array
+    env_steps: jax.Array
+    grad_steps: jax.Array
+    last_return: jax.Array
+
+
+class Loop(NamedTuple):
+    """The static parts of the loop: the config, the agent, the env and the buffer."""
+
+    cfg: OffPolicyConfig
+    agent: OffPolicyAgent
+    spec: ActionSpec
+    venv: Any
+    buffer: buffers.ReplayBuffer
+    gamma_of: Callable
+
+    @property
+    def total_iterations(self) -> int:
+        return self.cfg.num_updates * self.cfg.iterations_per_update
+
+
+def make_buffer(cfg: OffPolicyConfig) -> buffers.ReplayBuffer:
+    """The replay buffer of ``cfg``: uniform or prioritized, sequences of ``n_step`` steps."""
+    make = buffers.make_prioritized if cfg.prioritized else buffers.make_uniform
+    return make(cfg.buffer_size, cfg.num_envs, cfg.batch_size, sequence_length=cfg.n_step,
+                storage_dtype=STORAGE_DTYPES[cfg.storage_dtype])  # fmt: skip
+
+
+def example_transition(obs_dim: int, spec: ActionSpec) -> Transition:
+    """One unbatched transition of zeros (a buffer's ``init`` reads shapes and dtypes)."""
+    a_shape = () if spec.discrete else (spec.dim,)
+    a_dtype = jnp.int32 if spec.discrete else jnp.float32
+    return Transition(
+        obs=jnp.zeros((obs_dim,)),
+        action=jnp.zeros(a_shape, a_dtype),
+        reward=jnp.zeros(()),
+        terminated=jnp.zeros((), bool),
+        done=jnp.zeros((), bool),
+        next_obs=jnp.zeros((obs_dim,)),
+    )
+
+
+def env_step(loop: Loop, state: OffPolicyState, prepared_t, key, hp, env_params):
+    """One vector step: act (uniformly at random before ``learning_starts``), step, store.
+
+    Returns the state and the step's episode statistics ``(sum of returns, episodes)``.
+    """
+    cfg, spec = loop.cfg, loop.spec
+    k_explore, k_random = jax.random.split(key)
+    progress = state.env_steps / cfg.total_steps
+    explore = loop.agent.explore(state.params, state.agent, state.obs, k_explore, progress, hp)
+    warmup = state.env_steps < cfg.learning_starts
+    action = jnp.where(warmup, spec.random(k_random, cfg.num_envs), explore)
+    next_obs, env_state, reward, terminated, truncated, info = loop.venv.step_prepared(
+        prepared_t, state.env_state, spec.to_env(action), env_params
+    )
+    tr = Transition(state.obs, action, reward, terminated, terminated | truncated,
+                    info["final_observation"])  # fmt: skip
+    state = state.replace(
+        buffer=loop.buffer.add(state.buffer, tr),
+        env_state=env_state,
+        obs=next_obs,
+        env_steps=state.env_steps + cfg.num_envs,
+    )
+    done = info["returned_episode"]
+    return state, (jnp.sum(info["episode_return"] * done), jnp.sum(done))
+
+
+def train_phase(loop: Loop, params, agent_state, buffer_state, grad_steps, key, hp, progress):
+    """``gradient_steps`` gradient steps on fresh samples of ``buffer_state``.
+
+    Returns ``(params, agent_state, buffer_state, grad_steps, metrics)`` with the metrics
+    averaged over the steps. ``progress`` in ``[0, 1]`` anneals the importance-weight
+    exponent of prioritized replay (0.4 -> 1) and whatever the agent anneals.
+    """
+    gamma = loop.gamma_of(hp)
+
+    def grad_step(carry, key):
+        params, agent_state, buf, n = carry
+        k_sample, k_update = jax.random.split(key)
+        beta = 0.4 + 0.6 * progress  # importance-weight exponent annealed towards 1
+        sample = loop.buffer.sample(buf, k_sample, beta)
+        batch = n_step_batch(sample.items, sample.weights, gamma)
+        params, agent_state, td_abs, metrics = loop.agent.update(
+            params, agent_state, batch, k_update, hp, n, progress
+        )
+        buf = loop.buffer.update_priorities(buf, sample.indices, td_abs)
+        return (params, agent_state, buf, n + 1), metrics
+
+    carry = (params, agent_state, buffer_state, grad_steps)
+    keys = jax.random.split(key, loop.cfg.gradient_steps)
+    (params, agent_state, buffer_state, grad_steps), metrics = jax.lax.scan(grad_step, carry, keys)
+    return params, agent_state, buffer_state, grad_steps, jax.tree.map(jnp.mean, metrics)
+
+
+def _train(loop: Loop, state: OffPolicyState, key, hp):
+    progress = state.env_steps / loop.cfg.total_steps
+    params, agent_state, buf, n, metrics = train_phase(
+        loop, state.params, state.agent, state.buffer, state.grad_steps, key, hp, progress
+    )
+    return state.replace(params=params, agent=agent_state, buffer=buf, grad_steps=n), metrics
+
+
+def _no_train(loop: Loop, state: OffPolicyState, key, hp):
+    return state, {k: jnp.zeros(()) for k in loop.agent.metric_names}
+
+
+def iteration(loop: Loop, carry, xs):
+    """``train_every`` vector steps, then a train phase once ``learning_starts`` steps are
+    in the buffer (a ``lax.scan`` body over iterations)."""
+    state, hp, env_params = carry
+    prepared, key = xs
+    k_env, k_train = jax.random.split(key)
+    env_keys = jax.random.split(k_env, loop.cfg.train_every)
+
+    def one_step(state, xs_t):
+        return env_step(loop, state, xs_t[0], xs_t[1], hp, env_params)
+
+    state, (ret_sum, n_done) = jax.lax.scan(one_step, state, (prepared, env_keys))
+    learn = state.env_steps >= loop.cfg.learning_starts
+    train = functools.partial(_train, loop)
+    state, metrics = jax.lax.cond(learn, train, functools.partial(_no_train, loop), state,
+                                  k_train, hp)  # fmt: skip
+    metrics = {**metrics, "trained": learn.astype(jnp.float32)}
+    return (state, hp, env_params), (ret_sum.sum(), n_done.sum(), metrics)
+
+
+def update(loop: Loop, state: OffPolicyState, hp, env_params):
+    """``log_every`` env steps: one reported update -> ``(state, metrics)``."""
+    cfg = loop.cfg
+    n_iter = cfg.iterations_per_update
+    key, k_prep, k_iter = jax.random.split(state.key, 3)
+    prepared = loop.venv.prepare(k_prep, n_iter * cfg.train_every, env_params)
+    prepared = jax.tree.map(lambda x: x.reshape((n_iter, cfg.train_every) + x.shape[1:]), prepared)
+    (state, _, _), (ret_sum, n_done, metrics) = jax.lax.scan(
+        functools.partial(iteration, loop),
+        (state.replace(key=key), hp, env_params),
+        (prepared, jax.random.split(k_iter, n_iter)),
+    )
+    episodes = n_done.sum()
+    mean_return = ret_sum.sum() / jnp.maximum(episodes, 1)
+    last_return = jnp.where(episodes > 0, mean_return, state.last_return)
+    trained = jnp.maximum(metrics.pop("trained").sum(), 1.0)
+    out = {k: v.sum() / trained for k, v in metrics.items()}
+    out.update(episode_return=last_return, episodes=episodes)
+    return state.replace(last_return=last_return), out
+
+
+def make_learner(config: OffPolicyConfig, env, env_params, agent: OffPolicyAgent,
+                 spec: ActionSpec, hparams, hparam_ranges,
+                 gamma_of: Callable = lambda hp: hp.gamma) -> Learner:  # fmt: skip
+    """The replay learner of ``agent`` on ``env`` (``config`` already validated)."""
+    cfg = config
+    venv = jenvs.stack(env, env_params, cfg.num_envs, clip_actions=False)
+    obs_dim = venv.observation_space(env_params).shape[0]
+    loop = Loop(cfg, agent, spec, venv, make_buffer(cfg), gamma_of)
+    example = example_transition(obs_dim, spec)
+
+    def init(key, hp, env_params, data) -> OffPolicyState:
+        k_init, k_reset, k_run = jax.random.split(key, 3)
+        params, agent_state = agent.init(k_init, hp)
+        obs, env_state = venv.reset(k_reset, env_params)
+        zero = jnp.zeros((), jnp.int32)
+        return OffPolicyState(params=params, agent=agent_state,
+                              buffer=loop.buffer.init(example), env_state=env_state, obs=obs,
+                              key=k_run, env_steps=zero, grad_steps=zero,
+                              last_return=jnp.zeros((), jnp.float32))  # fmt: skip
+
+    def act(saved, obs, key, carry, env_state, greedy: bool):
+        return spec.to_env(agent.act(saved, obs, key, greedy)), carry
+
+    return Learner(
+        config=cfg,
+        hparams=hparams,
+        init=init,
+        update=lambda state, hp, env_params, data: update(loop, state, hp, env_params),
+        policy=Policy(act),
+        save=lambda state: agent.save(state.params),
+        num_updates=cfg.num_updates,
+        steps_per_update=cfg.log_every,
+        env=env,
+        env_params=env_params,
+        hparam_ranges=hparam_ranges,
+    )
+
+
+def polyak(target, online, tau):
+    """``tau * online + (1 - tau) * target`` leaf by leaf."""
+    return jax.tree.map(lambda t, o: tau * o + (1.0 - tau) * t, target, online)
