@@ -44,3 +44,19 @@ def test_performance_profile_is_decreasing():
     x = np.random.default_rng(0).normal(size=50)
     prof = stats.performance_profile(x, np.linspace(-3, 3, 13))
     assert np.all(np.diff(prof) <= 0) and prof[0] > 0.99 and prof[-1] < 0.01
+
+
+def test_median_is_over_tasks_of_each_tasks_mean():
+    """Agarwal et al. 2021: the median over tasks of the per-task mean over runs."""
+    scores = np.array([[0.0, 4.0, 100.0], [2.0, 6.0, 100.0], [1.0, 5.0, -170.0]])  # [runs, tasks]
+    # task means 1, 5, 10 -> median 5; per-run means would be 34.7, 36, -54.7 -> median 34.7
+    assert stats.median(scores) == 5.0
+    assert stats.median(np.array([3.0, 1.0, 2.0])) == 2.0  # one task: its mean
+
+
+def test_performance_profile_by_hand():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_allclose(stats.performance_profile(x, [-1, 0.5, 1.5, 2.5, 3.0]),
+                               [1.0, 0.75, 0.5, 0.25, 0.0])  # fmt: skip
+    two_tasks = np.array([[0.0, 10.0], [1.0, 20.0]])  # runs over both tasks pooled
+    np.testing.assert_allclose(stats.performance_profile(two_tasks, [0.5, 15.0]), [0.75, 0.25])

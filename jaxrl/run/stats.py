@@ -22,7 +22,9 @@ def mean(x) -> float:
 
 
 def median(x) -> float:
-    return float(np.median(np.mean(_2d(x), axis=1)))
+    """Median over tasks of each task's mean score over runs (Agarwal et al. 2021); scores
+    ``[runs]`` or ``[runs, tasks]``. With one task, that task's mean."""
+    return float(np.median(np.mean(_2d(x), axis=0)))
 
 
 def iqm(x) -> float:
