@@ -82,15 +82,20 @@ def _categorical_fwd(clip_value, logits, value, action, old_log_prob, old_value,
     p, ratio = [e[a] for a in range(len(log_p))], e[-1]
     entropy = -sum(pa * lp for pa, lp in zip(p, log_p, strict=True))
     surrogate = clipped_surrogate_loss(ratio, adv, epsilon)
-    # d surrogate / d log pi(a): -A r where the unclipped term is the minimum (or ties with
-    # it, as it does wherever the ratio is inside the clip range), else 0.
-    d_log_prob = jnp.where(-ratio * adv >= surrogate, -adv, 0.0) * ratio
+    # d surrogate / d log pi(a): -A r where the unclipped term is the minimum, else 0. Inside
+    # the clip range the two terms are the same number (a tie: the unclipped gradient),
+    # decided from the ratio itself rather than by comparing two computations of it.
+    in_range = (ratio >= 1.0 - epsilon) & (ratio <= 1.0 + epsilon)
+    d_log_prob = jnp.where(in_range | (-ratio * adv >= surrogate), -adv, 0.0) * ratio
     err = value - target
     if clip_value:
         value_loss = clipped_value_loss(value, old_value, target, epsilon)
-        # The unclipped error's gradient where it is the larger (inside the clip range the
-        # two are equal); the clipped value has none.
-        d_value = jnp.where(0.5 * jnp.square(err) >= value_loss, err, 0.0)
+        # The unclipped error's gradient where it is the larger of the two; the clipped value
+        # has none once the clip is active. Inside the clip range the two are the same number
+        # (a tie, gradient err), decided from |v - v_old| <= eps rather than by comparing
+        # two computations of it, whose rounding may differ (XLA folds and fuses them apart).
+        inside = jnp.abs(value - old_value) <= epsilon
+        d_value = jnp.where(inside | (0.5 * jnp.square(err) >= value_loss), err, 0.0)
     else:
         value_loss, d_value = 0.5 * jnp.square(err), err
     approx_kl = (ratio - 1.0) - log_ratio
