@@ -53,7 +53,7 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
         extra.append("--xla_cpu_multi_thread_eigen=false")
     if "xla_backend_optimization_level" not in flags:
         extra.append("--xla_backend_optimization_level=1")
-    if "xla_cpu_prefer_vector_width" not in flags and _has_avx512():
+    if "xla_cpu_prefer_vector_width" not in flags and _has_avx512() and _isa_allows_avx512(flags):
         extra.append("--xla_cpu_prefer_vector_width=512")
     if "xla_backend_extra_options" not in flags:
         option = f"xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"
@@ -86,6 +86,15 @@ def _backend_started() -> bool:
     from jax._src import xla_bridge
 
     return bool(xla_bridge._backends)
+
+
+def _isa_allows_avx512(flags: str) -> bool:
+    """False when ``--xla_cpu_max_isa`` caps XLA below AVX-512 (e.g. ``=AVX2``, to emulate a
+    CPU without it): 512-bit vectors are then not what such a CPU would run."""
+    for flag in flags.split():
+        if flag.startswith("--xla_cpu_max_isa="):
+            return flag.split("=", 1)[1].upper().startswith("AVX512")
+    return True
 
 
 def _has_avx512() -> bool:
