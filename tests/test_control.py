@@ -57,6 +57,57 @@ def test_ilqr_equals_riccati_lqr_in_one_iteration():
         assert bool(res2.converged) and int(res2.iterations) == 2
 
 
+def test_box_constrained_ilqr_equals_a_qp_solver():
+    """With control bounds that bind, iLQR's projected-Newton (box) steps reach the optimum of
+    the constrained LQR, a convex QP in the stacked controls, solved here independently by
+    scipy's bounded L-BFGS-B in float64."""
+    from scipy.optimize import minimize
+
+    horizon, n, m = 12, 4, 2
+    A, B, Q, R, Qf, x0 = _lqr_problem(seed=3, n=n, m=m, horizon=horizon)
+    x0 = 2.0 * x0  # far enough from the origin that the bounds bind
+    lo, hi = -1.0, 1.0
+
+    def total_cost(flat):
+        us, x, c = flat.reshape(horizon, m), x0, 0.0
+        for u in us:
+            c += 0.5 * x @ Q @ x + 0.5 * u @ R @ u
+            x = A @ x + B @ u
+        return c + 0.5 * x @ Qf @ x
+
+    def grad(flat):  # adjoint recursion
+        us = flat.reshape(horizon, m)
+        xs = [x0]
+        for u in us:
+            xs.append(A @ xs[-1] + B @ u)
+        lam, g = Qf @ xs[-1], np.zeros_like(us)
+        for t in reversed(range(horizon)):
+            g[t] = R @ us[t] + B.T @ lam
+            lam = Q @ xs[t] + A.T @ lam
+        return g.ravel()
+
+    ref = minimize(total_cost, np.zeros(horizon * m), jac=grad, method="L-BFGS-B",
+                   bounds=[(lo, hi)] * (horizon * m),
+                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})  # fmt: skip
+    us_ref = ref.x.reshape(horizon, m)
+    assert np.sum(np.isclose(np.abs(us_ref), hi)) >= 10  # many bounds are active
+    with jax.enable_x64(True):
+
+        def dynamics(x, u, t):
+            return jnp.asarray(A) @ x + jnp.asarray(B) @ u
+
+        def cost(x, u, t):
+            running = 0.5 * x @ jnp.asarray(Q) @ x + 0.5 * u @ jnp.asarray(R) @ u
+            return jnp.where(t == horizon, 0.5 * x @ jnp.asarray(Qf) @ x, running)
+
+        res = jax.jit(lambda x0: ilqr(cost, dynamics, x0, jnp.zeros((horizon, m)),
+                                      u_lower=jnp.full(m, lo), u_upper=jnp.full(m, hi),
+                                      tol=1e-10))(jnp.asarray(x0))  # fmt: skip
+        assert bool(res.converged)
+        np.testing.assert_allclose(res.us, us_ref, atol=1e-5)
+        np.testing.assert_allclose(float(res.cost), ref.fun, rtol=1e-8)
+
+
 PEND_T = 300
 
 

@@ -175,18 +175,11 @@ def _backward(d: _Derivatives, us, reg, lo, hi):
         quu = luu + B.T @ vxx @ B
         qux = lux + B.T @ vxx @ A
         quu_reg = quu + reg * eye
-        chol = jnp.linalg.cholesky(quu_reg)
-        ok_t = jnp.all(jnp.isfinite(chol))
-        k_free = -jax.scipy.linalg.cho_solve((chol, True), qu)
-        target = u + k_free
-        clamped = (target < lo) | (target > hi)
-        free = ~clamped
-        k_clamped = jnp.where(clamped, jnp.clip(target, lo, hi) - u, 0.0)
-        # Newton system restricted to the free controls (identity on the clamped ones).
-        h = jnp.where(free[:, None] & free[None, :], quu_reg, eye)
-        g = jnp.where(free, qu + quu_reg @ k_clamped, 0.0)
-        chol_h = jnp.linalg.cholesky(h)
-        k = k_clamped - jax.scipy.linalg.cho_solve((chol_h, True), g)
+        ok_t = jnp.all(jnp.isfinite(jnp.linalg.cholesky(quu_reg)))
+        # The control step: the box-constrained QP min 0.5 k'Q_uu k + Q_u'k with
+        # lo <= u + k <= hi, by projected Newton (Tassa, Mansard & Todorov 2014); the
+        # feedback acts on the controls it leaves free.
+        k, free, chol_h = box_qp(quu_reg, qu, lo - u, hi - u)
         K = -jax.scipy.linalg.cho_solve((chol_h, True), jnp.where(free[:, None], qux, 0.0))
         vx = qx + K.T @ quu @ k + K.T @ qu + qux.T @ k
         vxx = qxx + K.T @ quu @ K + K.T @ qux + qux.T @ K
@@ -199,6 +192,63 @@ def _backward(d: _Derivatives, us, reg, lo, hi):
     (_, _, dv1, dv2, ok), (k, K) = jax.lax.scan(step, init, xs, reverse=True)
     ok = ok & jnp.all(jnp.isfinite(k)) & jnp.all(jnp.isfinite(K))
     return k, K, dv1, dv2, ok
+
+
+def box_qp(H: jax.Array, g: jax.Array, lower: jax.Array, upper: jax.Array, iterations: int = 30):
+    """``argmin 0.5 x'Hx + g'x`` subject to ``lower <= x <= upper`` (``H [m, m]`` positive
+    definite, ``lower <= 0 <= upper``), by projected Newton with an Armijo line search along
+    the projected path (Tassa, Mansard & Todorov 2014, "Control-limited differential dynamic
+    programming", Algorithm 1).
+
+    Each iteration fixes the coordinates at a bound whose gradient pushes outward (the
+    clamped set), takes the Newton step on the others, and keeps the first of the steps
+    ``1, 1/2, 1/4, ...`` (projected onto the box) that decreases the value enough.
+
+    Returns:
+      ``(x [m], free [m] bool, chol [m, m])``: the minimiser, its free coordinates, and the
+      Cholesky factor of ``H`` restricted to them (identity on the clamped ones), for
+      feedback gains on the free controls.
+    """
+    m = g.shape[0]
+    eye = jnp.eye(m, dtype=H.dtype)
+    alphas = 0.5 ** jnp.arange(12, dtype=H.dtype)
+
+    def value(x):
+        return 0.5 * x @ H @ x + g @ x
+
+    def free_set(x):
+        grad = g + H @ x
+        at_lower, at_upper = x <= lower, x >= upper
+        return ~((at_lower & (grad > 0)) | (at_upper & (grad < 0))), grad
+
+    def newton(x):
+        free, grad = free_set(x)
+        h = jnp.where(free[:, None] & free[None, :], H, eye)
+        chol = jnp.linalg.cholesky(h)
+        step = -jax.scipy.linalg.cho_solve((chol, True), jnp.where(free, grad, 0.0))
+        return step, free, grad, chol
+
+    def body(carry):
+        x, _, i = carry
+        step, _, grad, _ = newton(x)
+        candidates = jnp.clip(x[None] + alphas[:, None] * step[None], lower, upper)
+        values = jax.vmap(value)(candidates)
+        v0 = value(x)
+        armijo = values <= v0 + 0.1 * (candidates - x[None]) @ grad
+        accept = armijo & (values < v0)
+        first = jnp.argmax(accept)
+        x_new = jnp.where(jnp.any(accept), candidates[first], x)
+        moved = jnp.any(accept) & (v0 - values[first] > 1e-12 * (1.0 + jnp.abs(v0)))
+        return x_new, moved, i + 1
+
+    def cond(carry):
+        _, moved, i = carry
+        return moved & (i < iterations)
+
+    x0 = jnp.clip(jnp.zeros_like(g), lower, upper)
+    x, _, _ = jax.lax.while_loop(cond, body, (x0, jnp.asarray(True), jnp.asarray(0)))
+    _, free, _, chol = newton(x)
+    return x, free, chol
 
 
 def _forward(cost, dynamics, xs_bar, us_bar, k, K, alpha, lo, hi):
