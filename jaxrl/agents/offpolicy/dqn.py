@@ -92,6 +92,12 @@ def make_learner(config: DQNConfig, env, env_params) -> Learner:
     Raises:
       ValueError: invalid config (naming the field) or a continuous-action env.
     """
+    agent, spec = make_agent(config, env, env_params)
+    return loop.make_learner(config, env, env_params, agent, spec, DQNHParams(), HPARAM_RANGES)
+
+
+def make_agent(config: DQNConfig, env, env_params) -> tuple[OffPolicyAgent, jenvs.ActionSpec]:
+    """DQN's :class:`~jaxrl.agents.offpolicy.loop.OffPolicyAgent` for ``env`` (validates)."""
     config.validate()
     spec = jenvs.require_action_kind(
         "dqn", env, env_params, discrete=True, instead="sac, td3 or ddpg for continuous actions"
@@ -155,7 +161,7 @@ def make_learner(config: DQNConfig, env, env_params) -> Learner:
         y = batch.partial_return + batch.bootstrap_discount * jax.lax.stop_gradient(v_next)
         td = q_sa - y
         per_sample = huber_loss(td) if cfg.huber else 0.5 * td**2
-        loss = jnp.sum(batch.weights * per_sample) / jnp.maximum(batch.weights.sum(), 1e-8)
+        loss = loop.td_loss_mean(batch.weights, per_sample)
         return loss, (td, q_sa.mean())
 
     def update(params, learner, batch: NStep, key, hp, grad_step, progress):
@@ -170,8 +176,7 @@ def make_learner(config: DQNConfig, env, env_params) -> Learner:
         metrics = {"loss": loss, "q_mean": q_mean, "epsilon": epsilon(hp, progress)}
         return params, {"target": target, "opt_state": opt_state}, jnp.abs(td), metrics
 
-    agent = OffPolicyAgent(init, explore, update, act, ("loss", "q_mean", "epsilon"), unravel)
-    return loop.make_learner(cfg, env, env_params, agent, spec, DQNHParams(), HPARAM_RANGES)
+    return OffPolicyAgent(init, explore, update, act, ("loss", "q_mean", "epsilon"), unravel), spec
 
 
 make_train = trainer(make_learner)

@@ -156,6 +156,28 @@ def n_step_batch(items: Transition, weights: jax.Array, gamma) -> NStep:
     return NStep(items.obs[:, 0], items.action[:, 0], partial, boot, next_obs, weights)
 
 
+def td_loss_mean(weights: jax.Array, per_sample: jax.Array) -> jax.Array:
+    """The importance-weighted TD loss of a batch: the mean over its ``B`` samples (last
+    axis) of ``w_i * l_i``.
+
+    This is prioritized replay's update (Schaul et al. 2016, Algorithm 1): the weights
+    ``(N P(i))^-beta`` come max-normalised from the buffer, so they only ever scale an update
+    down, and a batch of low-weight samples moves the network less than a uniform one. With
+    uniform replay every weight is 1 and this is the plain mean. Samples the buffer could not
+    provide have weight 0.
+    """
+    return jnp.mean(weights * per_sample, axis=-1)
+
+
+def sample_mean(weights: jax.Array, per_sample: jax.Array) -> jax.Array:
+    """The mean over the real samples of a batch (``weights > 0``), not importance-weighted:
+    for the actor's and the temperature's losses (importance weights correct the bias of
+    prioritized sampling in the TD update; the policy is improved on every sampled state
+    alike)."""
+    valid = (weights > 0).astype(per_sample.dtype)
+    return jnp.sum(valid * per_sample, axis=-1) / jnp.maximum(jnp.sum(valid), 1.0)
+
+
 class OffPolicyAgent(NamedTuple):
     """The algorithm-specific pure functions.
 

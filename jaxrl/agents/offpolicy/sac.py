@@ -4,14 +4,24 @@ Continuous: a tanh-squashed Gaussian actor, twin Q critics with Polyak-averaged 
 learned temperature aiming at entropy ``-target_entropy_scale * action_dim``. Discrete
 (``sac_discrete``; Christodoulou 2019, arXiv:1910.07207): a categorical actor, critics giving
 ``Q(s, .)`` for every action and exact expectations over actions instead of samples, with
-target entropy ``target_entropy_scale * log(num_actions)``.
+target entropy ``target_entropy_scale * log(num_actions)``. A categorical policy's entropy is
+at most ``log(num_actions)`` (uniform), so the scale must be below 1: at 1 the temperature
+would rise at every step towards a uniform policy. Discrete SAC's default is 0.89, CleanRL's
+``sac_atari`` choice (Christodoulou 2019 used 0.98), in :class:`SACDiscreteHParams`.
 
-The loop (env, replay, n-step targets) is :mod:`jaxrl.agents.offpolicy.loop`'s.
+The loop (env, replay, n-step targets) is :mod:`jaxrl.agents.offpolicy.loop`'s. With
+``n_step > 1`` the soft target is ``r_0 + γ r_1 + ... + γ^(n-1) r_(n-1) + γ^n V_soft(s_n)``
+with ``V_soft(s) = min_i Q_i(s, a') - α log π(a'|s)``: the entropy bonus enters at the
+bootstrap state only, not at the intermediate steps, whose actions the replayed (older)
+policies took; with ``n_step = 1`` it is SAC's target exactly. Prioritized replay weights the
+critic's TD loss (:func:`~jaxrl.agents.offpolicy.loop.td_loss_mean`); the actor's and the
+temperature's losses average over the sampled states unweighted.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import NamedTuple
 
@@ -66,11 +76,29 @@ HPARAM_RANGES = {
 }
 
 
+class SACDiscreteHParams(NamedTuple):
+    """Discrete SAC's traced hyperparameters: :class:`SACHParams` with a target entropy of
+    0.89 of the maximum, ``log(num_actions)``."""
+
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    init_alpha: float = 1.0
+    target_entropy_scale: float = 0.89
+
+
+DISCRETE_HPARAM_RANGES = {**HPARAM_RANGES, "target_entropy_scale": "[0, 1)"}
+
+
 def _optimizers(hp: SACHParams):
     return optax.adam(hp.actor_lr), optax.adam(hp.critic_lr), optax.adam(hp.alpha_lr)
 
 
-def _build(config: SACConfig, env, env_params, discrete: bool):
+def make_agent(config: SACConfig, env, env_params, discrete: bool):
+    """SAC's :class:`~jaxrl.agents.offpolicy.loop.OffPolicyAgent` and the env's action spec
+    (``config`` already validated)."""
     cfg = config
     spec = jenvs.action_spec(env, env_params)
     a_dim = spec.dim
@@ -146,12 +174,10 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
             q_sa = q_all(critic, batch.obs, batch.action)
         y = jax.lax.stop_gradient(batch.partial_return + batch.bootstrap_discount * v_next)
         td = q_sa - y  # [2, B]
-        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
-        loss = jnp.sum(w * 0.5 * td**2)  # summed over the twins
+        loss = jnp.sum(loop.td_loss_mean(batch.weights, 0.5 * td**2))  # summed over the twins
         return loss, (jnp.abs(td).mean(axis=0), q_sa.mean())
 
     def actor_loss(params, critic, batch: NStep, key, alpha):
-        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
         if discrete:
             logp = jax.nn.log_softmax(actor_out(params, batch.obs))
             p = jnp.exp(logp)
@@ -162,7 +188,8 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
             a, logp = sample_action(params, batch.obs, key)
             per_sample = alpha * logp - q_all(critic, batch.obs, a).min(axis=0)
             entropy = -logp
-        return jnp.sum(w * per_sample), jnp.sum(w * entropy)
+        mean = functools.partial(loop.sample_mean, batch.weights)
+        return mean(per_sample), mean(entropy)
 
     def update(params, learner, batch: NStep, key, hp, grad_step, progress):
         k_critic, k_actor = jax.random.split(key)
@@ -207,8 +234,16 @@ def _build(config: SACConfig, env, env_params, discrete: bool):
         return params, learner, td_abs, metrics
 
     names = ("critic_loss", "actor_loss", "alpha", "entropy", "q_mean")
-    agent = OffPolicyAgent(init, explore, update, act, names, unravel)
-    return loop.make_learner(cfg, env, env_params, agent, spec, SACHParams(), HPARAM_RANGES)
+    return OffPolicyAgent(init, explore, update, act, names, unravel), spec
+
+
+def _build(config: SACConfig, env, env_params, discrete: bool) -> Learner:
+    agent, spec = make_agent(config, env, env_params, discrete)
+    if discrete:
+        hparams, ranges = SACDiscreteHParams(), DISCRETE_HPARAM_RANGES
+    else:
+        hparams, ranges = SACHParams(), HPARAM_RANGES
+    return loop.make_learner(config, env, env_params, agent, spec, hparams, ranges)
 
 
 def make_learner(config: SACConfig, env, env_params) -> Learner:

@@ -4,8 +4,13 @@ Same configuration and hyperparameters as :mod:`jaxrl.agents.offpolicy.sac`; see
 docstring.
 """
 
-from jaxrl.agents.offpolicy.sac import CONFIG, HPARAMS, SACConfig, SACHParams
+from jaxrl.agents.offpolicy.sac import DISCRETE_HPARAM_RANGES as HPARAM_RANGES
+from jaxrl.agents.offpolicy.sac import SACConfig, SACDiscreteHParams
 from jaxrl.agents.offpolicy.sac import make_learner_discrete as make_learner
 from jaxrl.agents.offpolicy.sac import make_train_discrete as make_train
 
-__all__ = ["CONFIG", "HPARAMS", "SACConfig", "SACHParams", "make_learner", "make_train"]
+CONFIG = SACConfig
+HPARAMS = SACDiscreteHParams
+
+__all__ = ["CONFIG", "HPARAMS", "HPARAM_RANGES", "SACConfig", "SACDiscreteHParams",
+           "make_learner", "make_train"]  # fmt: skip

@@ -79,6 +79,13 @@ HPARAM_RANGES = {
 
 def build(config: TD3Config, env, env_params, algo: str, hparams) -> Learner:
     """The shared TD3/DDPG learner; ``algo`` names the algorithm in errors."""
+    agent, spec = make_agent(config, env, env_params, algo)
+    return loop.make_learner(config, env, env_params, agent, spec, hparams, HPARAM_RANGES)
+
+
+def make_agent(config: TD3Config, env, env_params, algo: str = "td3"):
+    """TD3's (DDPG's) :class:`~jaxrl.agents.offpolicy.loop.OffPolicyAgent` and the env's
+    action spec; validates ``config``."""
     config.validate()
     spec = jenvs.require_action_kind(
         algo, env, env_params, discrete=False, instead="dqn or sac_discrete for discrete actions"
@@ -130,13 +137,12 @@ def build(config: TD3Config, env, env_params, algo: str, hparams) -> Learner:
         y = jax.lax.stop_gradient(batch.partial_return + batch.bootstrap_discount * v_next)
         q = q_all(critic, batch.obs, batch.action)
         td = q - y
-        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
-        return jnp.sum(w * 0.5 * td**2), (jnp.abs(td).mean(axis=0), q.mean())
+        loss = jnp.sum(loop.td_loss_mean(batch.weights, 0.5 * td**2))  # summed over critics
+        return loss, (jnp.abs(td).mean(axis=0), q.mean())
 
     def actor_loss(params, critic, batch: NStep):
-        w = batch.weights / jnp.maximum(batch.weights.sum(), 1e-8)
         q = q_all(jax.tree.map(lambda x: x[:1], critic), batch.obs, policy(params, batch.obs))
-        return -jnp.sum(w * q[0])
+        return -loop.sample_mean(batch.weights, q[0])
 
     def update(params, learner, batch: NStep, key, hp, grad_step, progress):
         tx_a, tx_c = optimizers(hp)
@@ -178,8 +184,7 @@ def build(config: TD3Config, env, env_params, algo: str, hparams) -> Learner:
         return params, learner, td_abs, metrics
 
     names = ("critic_loss", "actor_loss", "q_mean")
-    agent = OffPolicyAgent(init, explore, update, act, names, unravel)
-    return loop.make_learner(cfg, env, env_params, agent, spec, hparams, HPARAM_RANGES)
+    return OffPolicyAgent(init, explore, update, act, names, unravel), spec
 
 
 def make_learner(config: TD3Config, env, env_params) -> Learner:
