@@ -134,8 +134,12 @@ class _Model(NamedTuple):
 def unroll_loss(params: dict, sample: Unroll, value_max: float, num_bins: int):
     """K-step unrolled MuZero loss of one sample (unbatched; vmap over the batch).
 
+    The paper's weighting (Schrittwieser et al. 2020, appendix G and pseudocode): the root's
+    prediction counts 1 and each of the K unrolled steps' predictions (policy, value, reward)
+    1/K, so the root weighs as much as the whole unroll.
+
     Returns:
-      ``(policy, value, reward)`` cross-entropies summed over the unroll, each ``[]``.
+      ``(policy, value, reward)`` weighted cross-entropies over the unroll, each ``[]``.
     """
     num_steps = sample.action.shape[0]
     to_cat = functools.partial(scalar_to_categorical, v_max=value_max, num_bins=num_bins)
@@ -148,13 +152,14 @@ def unroll_loss(params: dict, sample: Unroll, value_max: float, num_bins: int):
     pl = sample.policy_w[0] * ce(sample.policy[0], logits)
     vl = sample.value_w[0] * ce(to_cat(sample.value[0]), value_logits)
     rl = jnp.zeros(())
+    step_weight = 1.0 / max(num_steps, 1)
     for k in range(num_steps):
         latent, reward_logits = dynamics(params, latent, sample.action[k])
         latent = 0.5 * latent + 0.5 * jax.lax.stop_gradient(latent)
         logits, value_logits = predict(params, latent)
-        pl += sample.policy_w[k + 1] * ce(sample.policy[k + 1], logits)
-        vl += sample.value_w[k + 1] * ce(to_cat(sample.value[k + 1]), value_logits)
-        rl += sample.reward_w[k] * ce(to_cat(sample.reward[k]), reward_logits)
+        pl += step_weight * sample.policy_w[k + 1] * ce(sample.policy[k + 1], logits)
+        vl += step_weight * sample.value_w[k + 1] * ce(to_cat(sample.value[k + 1]), value_logits)
+        rl += step_weight * sample.reward_w[k] * ce(to_cat(sample.reward[k]), reward_logits)
     return pl, vl, rl
 
 
@@ -192,8 +197,7 @@ def make_learner(config: MuZeroConfig, env, env_params) -> Learner:
     def loss(tree, sample, hp):
         batch = make_batch(sample.items, sample.valid, cfg.gamma, n, K)
         pl, vl, rl = jax.vmap(loss_one, in_axes=(None, 0))(tree, batch)
-        scale = 1.0 / (K + 1)
-        pl, vl, rl = pl.mean() * scale, vl.mean() * scale, rl.mean() * scale
+        pl, vl, rl = pl.mean(), vl.mean(), rl.mean()
         total = pl + hp.value_coef * vl + hp.reward_coef * rl
         return total, jnp.stack([total, pl, vl, rl])
 
