@@ -11,7 +11,8 @@ of them) as one jitted ``lax.scan``.
   online trajectory optimization").
 - :func:`mppi`: model-predictive path integral control (Williams et al. 2017,
   "Information theoretic MPC for model-based reinforcement learning"): the new plan is the
-  softmin-weighted average of sampled perturbed plans.
+  softmin-weighted average of sampled perturbed plans, each scored by its model cost plus the
+  paper's control-cost term.
 - :func:`cem`: the cross-entropy method (Rubinstein 1999; as a planner, Chua et al. 2018,
   arXiv:1805.12114): refit a diagonal Gaussian over plans to the elite samples.
 
@@ -139,8 +140,17 @@ def mppi(
     iterations: int = 1,
     noise_std: float = 0.5,
     temperature: float = 1.0,
+    control_cost: float = 1.0,
 ) -> Planner:
     """MPPI: ``U <- sum_k w_k U_k``, ``w = softmax(-(S_k - min S) / temperature)``.
+
+    ``S_k`` is the model cost of the perturbed plan ``U_k = U + eps_k`` plus the control-cost
+    term of Williams et al. (2017, eq. 23, with their ``gamma = lambda (1 - alpha)``):
+    ``control_cost * temperature * sum_t u_t^T Sigma^-1 eps_{k,t}``, where ``u_t`` is the
+    current plan and ``Sigma`` the perturbations' diagonal covariance. It comes from the KL
+    term between the controlled and the uncontrolled trajectory distributions and keeps
+    sampled plans from being scored for moving away from the plan alone; ``control_cost=0``
+    scores the model cost only (``alpha = 1`` in their notation).
 
     Args:
       model: the planning model.
@@ -149,10 +159,12 @@ def mppi(
       iterations: refinements per control step.
       noise_std: std of the Gaussian perturbations, in units of half the control range.
       temperature: ``lambda`` of the softmin over plan costs.
+      control_cost: ``1 - alpha``, the weight of the control-cost term (in ``[0, 1]``).
     """
     _check(horizon, num_samples=num_samples, iterations=iterations)
     require(noise_std > 0, "noise_std", f"must be positive, got {noise_std}")
     require(temperature > 0, "temperature", f"must be positive, got {temperature}")
+    require(0 <= control_cost <= 1, "control_cost", f"must be in [0, 1], got {control_cost}")
     scale = noise_std * 0.5 * (model.u_upper - model.u_lower)
     scale = jnp.where(jnp.isfinite(scale), scale, noise_std)
     shape = (iterations, num_samples, horizon, model.action_dim)
@@ -163,13 +175,20 @@ def mppi(
         def refine(us, eps):
             plans = jnp.clip(us + eps, model.u_lower, model.u_upper)
             costs = _plan_costs(model, horizon, x, plans)
-            w = jax.nn.softmax(-(costs - jnp.min(costs)) / temperature)
-            return jnp.einsum("k,khm->hm", w, plans), None
+            costs += control_cost * temperature * jnp.einsum("hm,khm->k", us / scale**2, eps)
+            return mppi_update(plans, costs, temperature), None
 
         us, _ = jax.lax.scan(refine, plan.us, noise)
         return us[0], _next(plan, us)
 
     return Planner(_zero_plan(model, horizon), act, horizon, "mppi")
+
+
+def mppi_update(plans: jax.Array, costs: jax.Array, temperature) -> jax.Array:
+    """The softmin-weighted average of plans ``[K, H, m]`` with costs ``[K]``:
+    ``sum_k w_k U_k``, ``w = softmax(-(S - min S) / temperature)``."""
+    w = jax.nn.softmax(-(costs - jnp.min(costs)) / temperature)
+    return jnp.einsum("k,khm->hm", w, plans)
 
 
 def cem(
