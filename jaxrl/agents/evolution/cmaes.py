@@ -4,7 +4,12 @@ A population of deterministic MLP policies (one flat parameter vector each) is s
 the strategy's search distribution; each member's fitness is its mean undiscounted return
 over ``episodes_per_member`` episodes from vmapped rollouts; the strategy updates its
 distribution from the fitnesses. One generation is one update of the learner contract, and
-``state.params`` is the distribution's mean.
+``state.params`` is the distribution's mean: the policy a run saves and is evaluated by.
+
+Metrics per generation: ``episode_return`` is the return of that saved policy, the search
+mean the generation started from, over ``episodes_per_member`` episodes played beside the
+population's; ``population_return`` is the population's mean fitness (what the strategy sees,
+lower than the mean's return while the search still explores) and ``best_return`` its best.
 
 - ``strategy="cma_es"``: covariance matrix adaptation (Hansen & Ostermeier 2001; tutorial
   Hansen 2016, arXiv:1604.00772); ``sigma`` is the initial step size.
@@ -149,10 +154,11 @@ def make_learner(config: CMAESConfig, env, env_params) -> Learner:
     _, unravel = ravel_pytree(init_layers(jax.random.key(0)))
     policy = _Policy(spec, config.activation, unravel)
     cfg = config
-    n_rollouts = cfg.population_size * cfg.episodes_per_member
+    n_members = cfg.population_size + 1  # the population and the search mean
+    n_rollouts = n_members * cfg.episodes_per_member
 
     def evaluate(population: jax.Array, key: jax.Array, env_params) -> jax.Array:
-        """Mean return of each member ``[N, P]`` over its episodes -> ``[N]``."""
+        """Mean return of each member ``[N + 1, P]`` over its episodes -> ``[N + 1]``."""
         members = jnp.repeat(population, cfg.episodes_per_member, axis=0)
         k_reset, k_step = jax.random.split(key)
         obs, state = jax.vmap(env.reset, (0, None))(jax.random.split(k_reset, n_rollouts),
@@ -171,7 +177,7 @@ def make_learner(config: CMAESConfig, env, env_params) -> Learner:
 
         init = (obs, state, jnp.zeros(n_rollouts), jnp.ones(n_rollouts, bool))
         (_, _, ret, _), _ = jax.lax.scan(step, init, step_keys)
-        return ret.reshape(cfg.population_size, cfg.episodes_per_member).mean(axis=1)
+        return ret.reshape(n_members, cfg.episodes_per_member).mean(axis=1)
 
     def init(key: jax.Array, hp: CMAESHParams, env_params, data) -> ESState:
         k_net, k_es, k_run = jax.random.split(key, 3)
@@ -185,16 +191,18 @@ def make_learner(config: CMAESConfig, env, env_params) -> Learner:
         es, es_params = _strategy(cfg, state.params.shape[0], hp)
         key, k_ask, k_eval, k_tell = jax.random.split(state.key, 4)
         population, es_state = es.ask(k_ask, state.es_state, es_params)
-        returns = evaluate(population, k_eval, env_params)
+        members = jnp.concatenate([population, state.params[None]])
+        returns = evaluate(members, k_eval, env_params)
+        returns, mean_policy_return = returns[:-1], returns[-1]
         fitness = jnp.where(jnp.isfinite(returns), -returns, jnp.inf)
         es_state, _ = es.tell(k_tell, population, fitness, es_state, es_params)
-        mean_return = jnp.mean(returns)
         metrics = {
-            "episode_return": mean_return,
+            "episode_return": mean_policy_return,
+            "population_return": jnp.mean(returns),
             "best_return": jnp.max(returns),
             "sigma": jnp.asarray(es_state.std, jnp.float32).mean(),
         }
-        return ESState(es_state.mean, es_state, key, mean_return), metrics
+        return ESState(es_state.mean, es_state, key, mean_policy_return), metrics
 
     def act(layers, obs, key, carry, env_state, greedy: bool):
         return policy(layers, obs), carry
