@@ -26,7 +26,6 @@ from jaxrl.planning import (
     make_env_recurrent_fn,
     run_search,
 )
-from jaxrl.registry import algorithm
 from jaxrl.run import evaluate_params, run_seeds, saved_policies
 
 # --- value transform and two-hot -----------------------------------------------------------
@@ -229,7 +228,6 @@ def test_invalid_config_fails_before_tracing(module, field, value, match):
 def test_registered_and_cli_rejects_continuous_env(capsys):
     from jaxrl.cli import main
 
-    assert algorithm("muzero") is muzero and algorithm("alphazero") is alphazero
     assert main(["train", "alphazero", "--env", "Pendulum-v1", "--no-progress"]) == 2
     assert "discrete actions" in capsys.readouterr().err
 
