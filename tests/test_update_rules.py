@@ -119,9 +119,10 @@ def test_double_dqn_target_and_prioritized_loss_by_hand():
         return np.asarray(apply_mlp(agent.save(flat), obs), np.float64)
 
     a_star = q(params, batch.next_obs).argmax(-1)
-    y = np.asarray(batch.partial_return) + np.asarray(batch.bootstrap_discount) * q(
-        target, batch.next_obs
-    )[np.arange(8), a_star]
+    y = (
+        np.asarray(batch.partial_return)
+        + np.asarray(batch.bootstrap_discount) * q(target, batch.next_obs)[np.arange(8), a_star]
+    )
     td = q(params, batch.obs)[np.arange(8), np.asarray(batch.action)] - y
     huber = np.where(np.abs(td) <= 1, 0.5 * td**2, np.abs(td) - 0.5)
     _, _, td_abs, m = agent.update(params, state, batch, jax.random.key(2), hp, 0, 0.0)
