@@ -119,3 +119,30 @@ def test_env_params_can_be_vmapped(cartpole):
     obs = np.asarray(out.state.obs)  # each run's envs after training
     assert not np.allclose(obs[0], obs[2])
     assert not np.allclose(out.metrics["loss"][0], out.metrics["loss"][2])
+
+
+def test_observation_statistics_are_saved_and_applied_by_the_policy(tmp_path):
+    """A run trained with normalize_obs saves its observation statistics with the policy;
+    acting normalises raw observations by them, and ``jaxrl evaluate`` scores such runs."""
+    env, p = envs.make("Pendulum-v1")
+    cfg = ppo.PPOConfig(total_steps=2048, num_envs=4, num_steps=64, normalize_obs=True)
+    learner = ppo.make_learner(cfg, env, p)
+    state = jax.jit(lambda k: ppo.make_train(cfg, env, p)(k).state)(jax.random.key(0))
+    saved = learner.save(state)
+    stats = saved["obs_stats"]
+    assert float(stats.count) > 2048  # every observation of the run went into them
+    obs = jnp.array([[1.0, 0.0, 3.0], [-0.5, 0.8, -2.0]])
+    net = ppo.ActorCritic(False, cfg.activation)
+    got = learner.act(saved, obs, jax.random.key(1), greedy=True)
+    plain = ppo.make_learner(dataclasses.replace(cfg, normalize_obs=False), env, p)
+    want = plain.act({"net": saved["net"]}, stats.normalize(obs), jax.random.key(1))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert not np.allclose(got, net(saved["net"], obs)[0].mode())  # raw obs act differently
+
+    from jaxrl.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "Pendulum-v1", "--seeds", "2", "--total-steps", "2048",
+                 "--num-envs", "4", "--num-steps", "64", "--normalize-obs", "--no-progress",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert main(["evaluate", str(out), "--episodes", "2"]) == 0
