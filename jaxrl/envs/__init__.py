@@ -1,7 +1,7 @@
 """Environments: ``make(name)`` and wrappers over the gymnax protocol."""
 
 from jaxrl.envs.perturb import parse_ranges, sample_params, set_params, settable_fields
-from jaxrl.envs.registry import list_envs, make
+from jaxrl.envs.registry import list_envs, make, spaces_of
 from jaxrl.envs.spaces import ActionSpec, action_spec, is_discrete, require_action_kind
 from jaxrl.envs.wrappers import (
     ClipAction,
@@ -36,5 +36,6 @@ __all__ = [
     "sample_params",
     "set_params",
     "settable_fields",
+    "spaces_of",
     "stack",
 ]

@@ -73,3 +73,41 @@ def make(name: str, **overrides):
     if overrides:
         params = perturb.set_params(params, **overrides)
     return env, params
+
+
+def _describe_box(space) -> str:
+    import numpy as np
+
+    low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+    shape = tuple(int(d) for d in space.shape)
+    if low.size and np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
+        bounds = f"[{low.flat[0]:g}, {high.flat[0]:g}]"
+    else:
+        bounds = "per-dimension bounds"
+    return f"{shape} in {bounds}"
+
+
+def spaces_of(name: str, **overrides) -> dict:
+    """What an env offers a learner: ``{"actions", "observations", "params"}`` as text (the
+    params are those ``--env-params`` / ``make(name, **overrides)`` can set, with their
+    defaults). Envs that fetch data when built are described without building them."""
+    if name in _NEEDS_DOWNLOAD:
+        return {"actions": "-", "observations": "(fetches data over the network when built)",
+                "params": {}}  # fmt: skip
+    env, params = make(name, **overrides)
+    space = env.action_space(params)
+    if hasattr(space, "n"):
+        actions = f"discrete, {int(space.n)} actions"
+    else:
+        actions = f"continuous {_describe_box(space)}"
+    obs = env.observation_space(params)
+    observations = f"{tuple(int(d) for d in obs.shape)}"
+    settable = {}
+    try:
+        for field in perturb.settable_fields(params):
+            value = getattr(params, field)
+            if isinstance(value, int | float | bool) or getattr(value, "ndim", 1) == 0:
+                settable[field] = float(value) if not isinstance(value, bool) else value
+    except TypeError:  # params that are not a dataclass
+        pass
+    return {"actions": actions, "observations": observations, "params": settable}

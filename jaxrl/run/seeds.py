@@ -29,6 +29,8 @@ class SeedsResult(NamedTuple):
     diverged: np.ndarray  # [num_runs] bool: a non-finite loss or parameter
     compile_s: float
     run_s: float
+    updates_run: int | None = None  # updates run in run_s (None: the whole run)
+    resumed_from: int | None = None  # the update a resumed run started from
 
 
 def run_keys(seed: int, num_runs: int, key_ids=None) -> np.ndarray:
