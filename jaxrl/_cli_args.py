@@ -14,7 +14,7 @@ class EvaluateArgs:
     """Re-runs a run directory's saved final policies: every run greedily and stochastically
     (writes DIR/evaluation*.json), or with --video one episode of one run as a GIF or MP4."""
 
-    run_dir: Annotated[str, tyro.conf.Positional]
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="DIR")]
     """A results directory of `jaxrl train` or `jaxrl sweep`."""
     episodes: int = 32
     """Episodes per run, played in parallel."""
@@ -25,11 +25,9 @@ class EvaluateArgs:
     overwrite: bool = False
     """Replace an existing evaluation*.json (or video)."""
     video: bool = False
-    """Record one greedy episode of one run as a video instead of evaluating (classic
-    control, MinAtar and CartPoleSwingUp-v0 envs have a renderer)."""
+    """Record one greedy episode of one run instead (classic control, MinAtar, swing-up)."""
     video_path: str | None = None
-    """Where the video goes: .gif (needs nothing more) or .mp4 (needs imageio and
-    imageio-ffmpeg); default DIR/videos/run<N>.gif."""
+    """.gif, or .mp4 with imageio-ffmpeg installed (default: DIR/videos/run<N>.gif)."""
     run: str = "best"
     """The run to record: its index, or best (highest final return)."""
     fps: int = 30
@@ -41,12 +39,10 @@ class CompareArgs:
     """Final returns of finished runs: IQM with a 95% bootstrap CI per population (a run
     directory, or each grid point of a sweep) and P(row > column) with its CI."""
 
-    runs: Annotated[tuple[str, ...], tyro.conf.Positional]
-    """Run directories, each optionally as LABEL=DIR (runs on different envs with the same
-    label are one method over several tasks)."""
+    runs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="[LABEL=]DIR")]
+    """Run directories; runs on different envs with the same LABEL are one method's tasks."""
     normalize: bool = False
-    """Compare scores normalised per env, (return - random) / (reference - random), so runs
-    on different envs can be aggregated as tasks."""
+    """Score each env's runs as (return - random) / (reference - random): envs as tasks."""
     reference: tuple[str, ...] = ()
     """ENV=SCORE: the return that normalises to 1 on ENV (built in for a few envs)."""
     out: str | None = None

@@ -278,3 +278,17 @@ def test_resume_counts_steps_per_second_of_this_process(tmp_path, subprocess_env
     assert summary["steps_this_process"] == 2 * 1024 and summary["resumed_from_update"] == 12
     assert summary["sps"] == pytest.approx(2 * 1024 / summary["run_s"])
     assert "(the 2,048 env steps run in this process)" in resumed.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--grid", "lr=1,2", "--grid", "gamma=0.9"], ["--grid", "lr=1,2", "gamma=0.9"]],
+)
+def test_grid_flags_repeat_or_take_several_axes(argv):
+    import tyro
+
+    from jaxrl import _fields, cli
+
+    fields = _fields.algorithm_fields("jaxrl.agents.onpolicy.ppo")
+    args = tyro.cli(cli._args_type(fields, sweep=True)[0], args=argv)
+    assert [s for group in args.grid for s in group] == ["lr=1,2", "gamma=0.9"]
