@@ -215,6 +215,28 @@ def _merge(base: list[FieldSpec], own: list[FieldSpec]) -> list[FieldSpec]:
     return out
 
 
+def _literal(modname: str, node, depth: int = 0):
+    """A literal, where a dict may unpack other module-level dicts (``{**BASE, "k": v}``)."""
+    if isinstance(node, ast.Dict) and any(k is None for k in node.keys):
+        out = {}
+        for key, value in zip(node.keys, node.values, strict=True):
+            if key is None:
+                if not isinstance(value, ast.Name | ast.Attribute) or depth > 10:
+                    raise _Unreadable(ast.unparse(value))
+                where, found = (_lookup(modname, value.id) if isinstance(value, ast.Name)
+                                else _attribute(modname, value, 0))  # fmt: skip
+                if where == "module":
+                    raise _Unreadable(ast.unparse(value))
+                out.update(_literal(where, found, depth + 1))
+            else:
+                out[ast.literal_eval(key)] = ast.literal_eval(value)
+        return out
+    try:
+        return ast.literal_eval(node)
+    except ValueError as e:
+        raise _Unreadable(ast.unparse(node)) from e
+
+
 def _class_doc(node: ast.ClassDef) -> str:
     doc = ast.get_docstring(node) or ""
     return _one_line(doc.split("\n\n")[0]) if doc else ""
@@ -224,10 +246,9 @@ def _from_source(modname: str) -> AlgorithmFields:
     try:
         c_mod, c_node = _class(modname, "CONFIG")
         h_mod, h_node = _class(modname, "HPARAMS")
-        ranges = {}
         try:
             where, value = _lookup(modname, "HPARAM_RANGES")
-            ranges = ast.literal_eval(value) if where != "module" else None
+            ranges = _literal(where, value) if where != "module" else None
         except _Unreadable:
             ranges = {}
         if not isinstance(ranges, dict):
