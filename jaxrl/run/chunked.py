@@ -7,6 +7,7 @@ runs produce the same bits.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -257,6 +258,16 @@ def _restore(directory: Path, template, sharding):
     """The latest intact checkpoint in ``directory``: ``(state, metrics, step)``. A damaged
     later one is moved aside (``<step>.damaged``) with a :class:`CheckpointWarning`, so the
     run can write that step again; none intact is a :class:`CheckpointError` naming them."""
+    absl = logging.getLogger("absl")  # orbax logs each damaged file; our message says it once
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)
+    try:
+        return _restore_latest(directory, template, sharding)
+    finally:
+        absl.setLevel(level)
+
+
+def _restore_latest(directory: Path, template, sharding):
     import orbax.checkpoint as ocp
 
     manager = _manager(directory)
