@@ -33,6 +33,7 @@ ALGORITHMS: dict[str, Entry] = {
     "td3": Entry("jaxrl.agents.offpolicy.td3", "continuous", "TD3"),
     "ddpg": Entry("jaxrl.agents.offpolicy.ddpg", "continuous", "DDPG"),
     "ppo_rnn": Entry("jaxrl.agents.memory.ppo_rnn", "both", "recurrent PPO, GRU or LSTM core"),
+    "rl2": Entry("jaxrl.agents.memory.rl2", "both", "RL², recurrent PPO across trials"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
     "alphazero": Entry(

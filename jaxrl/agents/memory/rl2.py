@@ -16,14 +16,17 @@ each episode's reset, so one episode is one trial of theirs). Since a trial is o
 that env, recurrent PPO's own rule (the carry resets where an episode ends) keeps the hidden
 state through a trial and resets it between trials, in training and in evaluation alike.
 
-The defaults are for the bandit trials: a rollout of each env is 100 steps, a 128-unit GRU
-fed the observation directly, and no discounting within a trial (a trial's return is the
-number of successes).
+The defaults are for the bandit trials: 64 trials in lockstep, rollouts of 100 steps, a
+128-unit GRU fed the observation directly, and a learning rate of 3e-3 (on
+``BernoulliBandit-k5-n100``, 1e6 steps: 3e-3 reached a trial return of 73-74 where 1e-3
+reached 65-68, and discounting by 0.99 did better than none).
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+from typing import NamedTuple
 
 from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_positive_ints
@@ -53,6 +56,28 @@ class RL2Config(ppo_rnn.PPORNNConfig):
         require_positive_ints(self, ("episodes_per_trial",))
 
 
+class RL2HParams(NamedTuple):
+    """Traced hyperparameters (recurrent PPO's, :class:`jaxrl.agents.onpolicy.ppo.PPOHParams`,
+    with RL²'s defaults)."""
+
+    lr: float = 3e-3
+    """Learning rate (its start, when annealed)."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE's lambda (1: Monte-Carlo advantages, 0: one-step TD errors)."""
+    clip_eps: float = 0.2
+    """Clip range of the probability ratio (and of the value, with clip_value)."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    adam_eps: float = 1e-5
+    """The optimiser's epsilon."""
+
+
 def make_learner(config: RL2Config, env, env_params) -> Learner:
     """RL² on trials of ``env`` (:class:`jaxrl.envs.Trial`) as a
     :class:`~jaxrl.learner.Learner`; its ``env`` and ``env_params`` are the trial's.
@@ -69,9 +94,10 @@ def make_learner(config: RL2Config, env, env_params) -> Learner:
         )
     else:
         env, env_params = jenvs.as_trial(env, env_params, config.episodes_per_trial)
-    return ppo_rnn.make_learner(config, env, env_params)
+    learner = ppo_rnn.make_learner(config, env, env_params)
+    return learner._replace(hparams=RL2HParams())
 
 
 make_train = trainer(make_learner)
 CONFIG = RL2Config
-HPARAMS = ppo_rnn.PPORNNHParams
+HPARAMS = RL2HParams
