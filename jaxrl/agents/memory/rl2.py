@@ -25,7 +25,6 @@ reached 65-68, and discounting by 0.99 did better than none).
 from __future__ import annotations
 
 import dataclasses
-
 from typing import NamedTuple
 
 from jaxrl import envs as jenvs
