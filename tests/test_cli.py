@@ -113,3 +113,19 @@ def test_runs_are_counted_before_jax_starts(argv, sweep, runs):
     from jaxrl.cli import _num_runs_from_argv
 
     assert _num_runs_from_argv(argv, sweep) == runs
+
+
+def test_train_rl2_on_bandit_trials_and_evaluate(tmp_path, subprocess_env):
+    """RL² from the command line: the random policy is measured on the trials the learner
+    plays (10 pulls of two arms: ~5 successes), and the saved recurrent policy re-runs."""
+    run = tmp_path / "rl2"
+    out = jaxrl("train", "rl2", "--env", "BernoulliBandit-k2-n10", "--seeds", "1",
+                "--total-steps", "1280", "--num-envs", "8", "--num-steps", "20",
+                "--num-minibatches", "2", "--core-size", "8", "--head", "8", "--chunks", "2",
+                "--out", str(run), env=subprocess_env)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert 4.0 < summary["random_return"] < 6.0
+    ev = jaxrl("evaluate", str(run), "--episodes", "8", env=subprocess_env)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert 0.0 <= json.loads((run / "evaluation.json").read_text())["greedy"]["mean"] <= 10.0
