@@ -276,7 +276,7 @@ def _check_env_name(name: str) -> None:
     from jaxrl._errors import unknown_name
 
     known = _envnames.names()
-    if known is not None and name not in known:
+    if known is not None and not _envnames.accepted(name, known):
         raise CLIError(unknown_name("env", name, known))
 
 
@@ -416,7 +416,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     wall = time.perf_counter() - t0
     metrics = res.output.metrics
     finals = np.where(res.diverged, np.nan, metrics["episode_return"][:, -1])
-    random_return = random_policy_return(env, env_params)
+    random_return = random_policy_return(learner.env, learner.env_params)  # what it trains on
     solved = SOLVED_THRESHOLDS.get(args.env)
     policy = saved_policies(learner, res.output.state)
     groups = finals.reshape(len(points), args.seeds)

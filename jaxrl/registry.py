@@ -32,6 +32,8 @@ ALGORITHMS: dict[str, Entry] = {
     "sac_discrete": Entry("jaxrl.agents.offpolicy.sac_discrete", "discrete", "SAC, categorical"),
     "td3": Entry("jaxrl.agents.offpolicy.td3", "continuous", "TD3"),
     "ddpg": Entry("jaxrl.agents.offpolicy.ddpg", "continuous", "DDPG"),
+    "ppo_rnn": Entry("jaxrl.agents.memory.ppo_rnn", "both", "recurrent PPO, GRU or LSTM core"),
+    "rl2": Entry("jaxrl.agents.memory.rl2", "both", "RL², recurrent PPO across trials"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
     "alphazero": Entry(

@@ -249,6 +249,13 @@ def ppo_loss(net: ActorCritic, cfg: PPOConfig, params, mb: Batch, hp: PPOHParams
     loss and an entropy bonus, each averaged over the minibatch.
     """
     dist, value = net(params, mb.obs)
+    return ppo_objective(cfg, dist, value, mb, hp)
+
+
+def ppo_objective(cfg: PPOConfig, dist, value, mb: Batch, hp: PPOHParams):
+    """:func:`ppo_loss` from the policy's distribution and values on the minibatch (any
+    leading shape, e.g. ``[T, B]`` for sequences), so a learner whose network is not
+    :class:`ActorCritic` (a recurrent one) shares the objective."""
     log_ratio = dist.log_prob(mb.action) - mb.log_prob
     ratio = jnp.exp(log_ratio)
     adv = mb.advantage
@@ -273,7 +280,13 @@ def sgd_epochs(net, cfg: PPOConfig, tx, params, opt_state, batch: Batch, perms, 
     """
     shape = (cfg.update_epochs * cfg.num_minibatches, cfg.minibatch_size)
     mbs = jax.tree.map(lambda x: x[perms.reshape(-1)].reshape(shape + x.shape[1:]), batch)
-    grad_fn = jax.grad(functools.partial(ppo_loss, net, cfg), has_aux=True)
+    return sgd_steps(functools.partial(ppo_loss, net, cfg), tx, params, opt_state, mbs, hp)
+
+
+def sgd_steps(loss, tx, params, opt_state, mbs, hp):
+    """One gradient step of ``loss(params, mb, hp) -> (total, aux)`` per minibatch of ``mbs``
+    (a pytree with a leading minibatch axis) -> ``(params, opt_state, mean aux)``."""
+    grad_fn = jax.grad(loss, has_aux=True)
 
     def sgd_step(carry, mb):
         params, opt_state = carry
