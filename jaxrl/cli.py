@@ -17,10 +17,11 @@ USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--o
        jaxrl sweep ALGO --env NAME --grid lr=1e-4,3e-4,1e-3 [--grid ...] [--seeds N] [flags]
        jaxrl evaluate DIR [--episodes N] [--perturb length=0.25:0.75] [--overwrite]
        jaxrl compare DIR DIR... [--out PNG]
+       jaxrl demos DIR --out FILE [--episodes N] [--run I] [--stochastic]
        jaxrl envs
 run `jaxrl train ALGO --help` for every flag of an algorithm"""
 
-COMMANDS = ("train", "sweep", "evaluate", "compare", "envs")
+COMMANDS = ("train", "sweep", "evaluate", "compare", "demos", "envs")
 
 
 class CLIError(Exception):
@@ -351,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
             return compare_command(rest)
         if command == "envs":
             return envs_command()
+        if command == "demos":
+            from jaxrl.run.demos import demos_command
+
+            return demos_command(rest)
         raise CLIError(unknown_name("command", command, COMMANDS))
     except (CLIError, ValueError, RunDirError, TypeError) as e:  # CheckpointError is a ValueError
         return _fail(str(e))

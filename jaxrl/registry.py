@@ -34,6 +34,8 @@ ALGORITHMS: dict[str, Entry] = {
     "ddpg": Entry("jaxrl.agents.offpolicy.ddpg", "continuous", "DDPG"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
+    "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
+    "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",

@@ -8,10 +8,11 @@ import gymnax
 
 from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, perturb
+from jaxrl.envs.boat_race import BoatRace
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
 
 # jaxrl's own envs (gymnax protocol) for tasks gymnax lacks.
-OWN_ENVS = {"CartPoleSwingUp-v0": CartPoleSwingUp}
+OWN_ENVS = {"CartPoleSwingUp-v0": CartPoleSwingUp, "BoatRace-v0": BoatRace}
 
 # gymnax envs that fetch data over the network on construction.
 _NEEDS_DOWNLOAD = {"MNISTBandit-bsuite"}
