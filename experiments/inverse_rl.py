@@ -34,6 +34,7 @@ CIs are 95 % percentile bootstraps over seeds. Compile and run are timed apart.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -45,13 +46,21 @@ from jaxrl.run import configure_cpu
 
 EVAL_EPISODES = 32
 
-# PPO and discriminator settings per env: (config overrides, hparams overrides, total steps).
+# PPO and discriminator settings per env (the hparams' defaults otherwise: entropy bonus 0.01,
+# gradient penalty 1): (config overrides, hparams overrides, total steps).
 DEEP = {
-    "CartPole-v1": (dict(num_envs=16, num_steps=64, num_minibatches=8),
-                    dict(lr=2.5e-3, ent_coef=0.01), 200_000),
-    "Pendulum-v1": (dict(num_envs=16, num_steps=64, update_epochs=8, num_minibatches=8,
-                         normalize_obs=True),
-                    dict(lr=1e-3, gamma=0.95, grad_penalty=1.0), 1_000_000),
+    "CartPole-v1": (dict(num_envs=16, num_steps=64, num_minibatches=8), dict(lr=2.5e-3), 200_000),
+    "Pendulum-v1": (
+        dict(num_envs=16, num_steps=64, update_epochs=8, num_minibatches=8, normalize_obs=True,
+             state_only=True),
+        dict(lr=1e-3, gamma=0.95),
+        1_000_000,
+    ),
+    "playground/CartpoleBalance": (
+        dict(num_envs=32, num_steps=64, normalize_obs=True, state_only=True),
+        dict(lr=1e-3),
+        1_000_000,
+    ),
 }  # fmt: skip
 TRANSFER = {"CartPole-v1": {"length": 1.0}, "Pendulum-v1": {"m": 1.5}}
 
@@ -154,6 +163,9 @@ def make_expert(env_name: str, out: Path, quick: bool) -> dict:
     if env_name == "CartPole-v1":
         cfg = ppo.PPOConfig(total_steps=200_000, num_envs=16, num_steps=32, num_minibatches=8)
         learner, hp = ppo.make_learner(cfg, env, p), ppo.PPOHParams(lr=2.5e-3)
+    elif env_name.startswith("playground/"):
+        cfg = ppo.PPOConfig(total_steps=1_000_000, num_envs=32, num_steps=64, normalize_obs=True)
+        learner, hp = ppo.make_learner(cfg, env, p), ppo.PPOHParams(lr=1e-3, ent_coef=0.0)
     else:
         cfg = sac.SACConfig(total_steps=20_000, hidden=(64, 64))
         learner, hp = sac.make_learner(cfg, env, p), sac.SACHParams()
@@ -258,7 +270,8 @@ def reoptimise(env_name: str, reward_fn, reward_params, new_params, seeds: int, 
     env, p = envs.make(env_name)
     cfg_over, hp_over, total = DEEP[env_name]
     total = total // 2 if quick else total
-    cfg = ppo.PPOConfig(total_steps=total, **cfg_over)
+    fields = {f.name for f in dataclasses.fields(ppo.PPOConfig)}
+    cfg = ppo.PPOConfig(total_steps=total, **{k: v for k, v in cfg_over.items() if k in fields})
     hp = ppo.PPOHParams(**{k: v for k, v in hp_over.items() if k in ppo.PPOHParams._fields})
     if reward_fn is None:  # the true reward
         learner = ppo.make_learner(cfg, env, new_params)
@@ -312,7 +325,8 @@ def transfer_rows(keep: dict, seeds: int, quick: bool) -> list[dict]:
             add(f"{kind} policy, moved", evaluate_params(learner, policies,
                                                           episodes=EVAL_EPISODES, greedy=True,
                                                           seed=2, env_params=new))  # fmt: skip
-            reward = module.learned_reward(learner)
+            gamma = DEEP[env_name][1].get("gamma", 0.99)
+            reward = module.learned_reward(learner, gamma)
             saved = jax.tree.map(jax.numpy.asarray, policies)
             add(
                 f"ppo on {kind} reward, new dynamics",
@@ -409,7 +423,7 @@ def misspec_rows(seeds: int, quick: bool) -> list[dict]:
     theta, _ = jax.jit(lambda mu: maxent.maxent_irl(
         mdp.transitions, mdp.features, mdp.initial, mu, horizon, 300,
         maxent.MaxEntHParams(lr=0.1, l2=0.1)))(mu)  # fmt: skip
-    renv = with_reward(env, lambda th, obs, a, nxt: th[boat_race.cell_of(nxt)])
+    renv = with_reward(env, lambda th, obs, a, nxt, term: th[boat_race.cell_of(nxt)])
     rlearner = ppo.make_learner(cfg, renv, RewardParams(p, theta))
     res = run_seeds(rlearner, seeds, hp)
     add("ppo on max-ent IRL reward (10 demos)", learner,

@@ -60,6 +60,34 @@ def test_airl_f_is_g_plus_gamma_h_next_minus_h_by_hand():
     np.testing.assert_allclose(disc.f(shifted, S, gamma), f_want + [-0.1, -1.0], rtol=1e-5)
 
 
+def test_absorbing_state_by_hand():
+    """With absorbing: a flag input marks the absorbing state (observation zeroed); a
+    terminated transition's s' is it, h(s') = h(absorbing); each terminated transition brings
+    an absorbing -> absorbing twin into the loss; a termination is worth
+    gamma / (1 - gamma) f(absorbing -> absorbing) more."""
+    disc = Discriminator("airl", state_only=True, activation="tanh", absorbing=True)
+    g = linear([1.0, 2.0, 3.0], 0.5)  # g(x) = s0 + 2 s1 + 3 flag + 0.5
+    h = linear([-1.0, 0.5, -2.0], 0.25)
+    params, gamma = {"g": g, "h": h}, 0.9
+    s = S._replace(absorbing=jnp.array([False, False]))
+    # h(absorbing) = -2 + 0.25; g(absorbing) = 3.5
+    h_abs, g_abs = -1.75, 3.5
+    f_want = np.array([5.5 + 0.9 * -3.25 - 0.25, 2.5 + 0.9 * h_abs - 0.75])
+    np.testing.assert_allclose(disc.f(params, s, gamma), f_want, rtol=1e-6)
+    f_abs = g_abs + 0.9 * h_abs - h_abs
+    np.testing.assert_allclose(disc.absorbing_return(params, gamma, 2, 2), 9.0 * f_abs, rtol=1e-5)
+
+    hp = adversarial.AdversarialHParams(gamma=gamma, grad_penalty=0.0)
+    policy = s._replace(terminated=jnp.array([False, False]))
+    total, stats = adversarial.discriminator_loss(disc, params, s, policy, hp)
+    sp = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    l_e = np.array([*(f_want + [0.7, 1.2]), f_abs])  # the second expert transition's twin
+    l_p = f_want + [0.7, 1.2]
+    l_p[1] = 2.5 + 0.9 * (-2.0 + 1.0 + 0.25) - 0.75 + 1.2  # not terminated: h(s') of s'
+    want = np.mean(sp(-l_e)) + np.mean(sp(l_p))
+    np.testing.assert_allclose(total, want, rtol=1e-5)
+
+
 def test_airl_g_of_state_and_action_unless_state_only():
     disc = Discriminator("airl", state_only=False, activation="tanh")
     params = {"g": linear([1.0, 2.0, 3.0, -1.0], 0.0), "h": linear([0.0, 0.0], 0.0)}
@@ -222,3 +250,36 @@ def test_command_line_demos_then_imitation(tmp_path, capsys):
     assert main(["train", "airl", "--env", "CartPole-v1", "--demos", str(demos_file),
                  "--num-demos", "3"]) == 2  # fmt: skip
     assert "demos: observations of size (22,)" in capsys.readouterr().err
+
+
+def test_with_reward_pays_the_function_of_the_transition():
+    """The wrapped env pays fn(theta, obs, action, next_obs, terminated) with the observation
+    the action was taken on, the one it led to (before any reset) and the termination flag;
+    dynamics, observations and episode ends are the inner env's; theta rides in the params."""
+    from jaxrl.envs.reward import RewardParams, with_reward
+
+    env, p = envs.make("CartPole-v1")
+
+    def fn(theta, obs, action, next_obs, terminated):
+        return theta * obs[0] + 10.0 * next_obs[2] + action + 100.0 * terminated
+
+    plain = envs.stack(env, p, 3)
+    wrapped = envs.stack(with_reward(env, fn), RewardParams(p, 2.0), 3)
+    key = jax.random.key(0)
+    obs_a, st_a = plain.reset(key, p)
+    obs_b, st_b = wrapped.reset(key, RewardParams(p, 2.0))
+    terminations = 0
+    for t in range(30):
+        k = jax.random.fold_in(key, t)
+        action = jnp.array([t % 2, 1, 1])
+        out_a = plain.step(k, st_a, action, p)
+        out_b = wrapped.step(k, st_b, action, RewardParams(p, 2.0))
+        np.testing.assert_array_equal(out_a[0], out_b[0])
+        np.testing.assert_array_equal(out_a[3], out_b[3])
+        want = (2.0 * obs_a[:, 0] + 10.0 * out_a[5]["final_observation"][:, 2] + action
+                + 100.0 * out_a[3])  # fmt: skip
+        np.testing.assert_allclose(out_b[2], want, rtol=1e-6)
+        obs_a, st_a = out_a[0], out_a[1]
+        st_b = out_b[1]
+        terminations += int(out_a[3].sum())
+    assert terminations >= 2  # pushing right topples the pole, and the wrapper pays for it

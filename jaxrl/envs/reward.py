@@ -1,7 +1,8 @@
 """An env whose reward is a function with parameters: re-optimising a learned reward.
 
-``with_reward(env, fn)`` replaces ``env``'s reward by ``fn(theta, obs, action, next_obs)``
-(one transition, raw observations). Its params are :class:`RewardParams`, the inner env's
+``with_reward(env, fn)`` replaces ``env``'s reward by ``fn(theta, obs, action, next_obs,
+terminated)`` (one transition, raw observations; ``terminated``: the step ended the episode
+by termination). Its params are :class:`RewardParams`, the inner env's
 params and ``theta`` together, so the reward is an argument like the dynamics: ``jax.vmap``
 over params trains each run on its own learned reward, and ``set_params`` on the inner
 params moves the reward to new dynamics (reward transfer). Episodes, their ends and the
@@ -36,7 +37,8 @@ class RewardState:
 
 
 class LearnedReward(Wrapper):
-    """``env`` paying ``fn(params.reward, obs, action, next_obs)`` (module docstring)."""
+    """``env`` paying ``fn(params.reward, obs, action, next_obs, terminated)`` (module
+    docstring)."""
 
     def __init__(self, env, fn: Callable):
         super().__init__(env)
@@ -56,11 +58,11 @@ class LearnedReward(Wrapper):
         obs, env_state, _, terminated, truncated, info = transition(
             self._env, key, state.env_state, action, params.env
         )
-        reward = self._fn(params.reward, state.obs, action, obs)
+        reward = self._fn(params.reward, state.obs, action, obs, terminated)
         return obs, RewardState(env_state, obs), reward, terminated, truncated, info
 
 
 def with_reward(env, fn: Callable) -> LearnedReward:
-    """``env`` with its reward replaced by ``fn(theta, obs, action, next_obs)``; give it
-    ``RewardParams(env_params, theta)`` as params."""
+    """``env`` with its reward replaced by ``fn(theta, obs, action, next_obs, terminated)``;
+    give it ``RewardParams(env_params, theta)`` as params."""
     return LearnedReward(env, fn)

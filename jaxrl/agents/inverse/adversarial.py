@@ -26,6 +26,16 @@ probability that a transition is the expert's) and in the reward read from it:
   PPO's Gaussian policies with a learned standard deviation, pays for widening the policy
   without bound (on Pendulum-v1 every run drifted to the random policy's return).
 
+Terminations (``absorbing``, on by default): an episode that terminates moves to an absorbing
+state whose reward the discriminator learns too (Kostrikov et al. 2019, "Discriminator-actor-
+critic"): the networks read a flag input that marks it, every terminated transition's ``s'``
+is it (AIRL's ``h(s')`` there is ``h(absorbing)``), each side's terminated transitions bring
+an ``absorbing -> absorbing`` transition into the loss, and the policy's reward for a
+terminating step adds ``gamma / (1 - gamma)`` times the absorbing transition's reward (what
+staying there for ever is worth). Without it a reward of a fixed sign decides the episode
+length by itself: GAIL's ``-log(1 - D) > 0`` pays for surviving, and AIRL's ``f``, mostly
+negative, paid CartPole-v1 policies for falling at once (mean return 9.4 over 5 seeds).
+
 With ``state_only`` GAIL's discriminator reads ``s`` only. An optional gradient penalty
 ``grad_penalty * |d l / d x|^2`` on the expert's inputs (Mescheder et al. 2018's R1)
 regularises either discriminator. ``save`` stores the discriminator's parameters with the
@@ -95,6 +105,8 @@ class AdversarialConfig:
     """Discriminator (GAIL) or reward g (AIRL) of the state only, not of the action."""
     entropy_reward: bool = False
     """AIRL: reward the policy with f - log pi(a|s) (the paper's) instead of f."""
+    absorbing: bool = True
+    """Learn the reward of the absorbing state that follows a termination (Kostrikov et al.)."""
 
     @property
     def batch_size(self) -> int:
@@ -131,7 +143,7 @@ class AdversarialHParams(NamedTuple):
     """GAE's lambda."""
     clip_eps: float = 0.2
     """Clip range of the probability ratio (and of the value, with clip_value)."""
-    ent_coef: float = 0.0
+    ent_coef: float = 0.01
     """Weight of PPO's entropy bonus."""
     vf_coef: float = 0.5
     """Weight of the value loss."""
@@ -141,7 +153,7 @@ class AdversarialHParams(NamedTuple):
     """PPO's optimiser epsilon."""
     disc_lr: float = 3e-4
     """The discriminator's Adam learning rate."""
-    grad_penalty: float = 0.0
+    grad_penalty: float = 1.0
     """Weight of the R1 gradient penalty on the discriminator's expert inputs."""
 
 
@@ -169,8 +181,20 @@ class Sample(NamedTuple):
     obs: jax.Array
     action: jax.Array  # discrete: one-hot; continuous: in [-1, 1]
     next_obs: jax.Array
-    terminated: jax.Array
+    terminated: jax.Array  # the transition ended the episode by termination
     log_pi: jax.Array  # log pi(a | s) under the current policy (AIRL)
+    absorbing: jax.Array | None = None  # the state is the absorbing one (bool)
+    weight: jax.Array | None = None  # the sample's weight in the loss (None: 1)
+
+
+def absorbing_twins(s: Sample) -> Sample:
+    """For each transition, an absorbing -> absorbing one, weighted by whether the
+    transition terminated (Kostrikov et al. 2019): what follows a termination."""
+    zeros = jnp.zeros_like(s.terminated, jnp.float32)
+    weight = s.terminated.astype(jnp.float32) * (1.0 if s.weight is None else s.weight)
+    return Sample(jnp.zeros_like(s.obs), jnp.zeros_like(s.action), jnp.zeros_like(s.next_obs),
+                  jnp.ones_like(s.terminated), zeros, jnp.ones_like(s.terminated),
+                  weight)  # fmt: skip
 
 
 class Discriminator(NamedTuple):
@@ -180,58 +204,102 @@ class Discriminator(NamedTuple):
     state_only: bool
     activation: str
     entropy_reward: bool = False
+    absorbing: bool = False
 
     def init(self, key, obs_dim: int, act_dim: int, hidden) -> dict:
         k_g, k_h = jax.random.split(key)
+        obs_dim += int(self.absorbing)
         in_g = obs_dim if self.state_only else obs_dim + act_dim
         params = {"g": init_mlp(k_g, (in_g, *hidden, 1), head_scale=0.01)}
         if self.kind == "airl":
             params["h"] = init_mlp(k_h, (obs_dim, *hidden, 1), head_scale=0.01)
         return params
 
-    def g(self, params, obs, action):
-        """GAIL's logit ``D_net``; AIRL's reward ``g`` ``[B]``."""
-        x = obs if self.state_only else jnp.concatenate([obs, action], axis=-1)
+    def state(self, obs, absorbing=None):
+        """A state as the networks read it: with ``absorbing``, the observation zeroed and a
+        last input that flags the absorbing state."""
+        if not self.absorbing:
+            return obs
+        flag = jnp.zeros(obs.shape[:-1]) if absorbing is None else absorbing
+        flag = flag.astype(obs.dtype)[..., None]
+        return jnp.concatenate([obs * (1.0 - flag), flag], axis=-1)
+
+    def g(self, params, obs, action, absorbing=None):
+        """GAIL's logit ``D_net``; AIRL's reward ``g`` ``[B]`` (of non-absorbing states
+        unless ``absorbing`` says otherwise)."""
+        x = self.state(obs, absorbing)
+        x = x if self.state_only else jnp.concatenate([x, action], axis=-1)
         return apply_mlp(params["g"], x, self.activation)[..., 0]
 
-    def h(self, params, obs):
-        return apply_mlp(params["h"], obs, self.activation)[..., 0]
+    def h(self, params, obs, absorbing=None):
+        return apply_mlp(params["h"], self.state(obs, absorbing), self.activation)[..., 0]
 
     def f(self, params, s: Sample, gamma):
-        """AIRL's ``f(s, a, s') = g(s) + gamma h(s') - h(s)`` ``[B]``."""
-        h_next = jnp.where(s.terminated, 0.0, self.h(params, s.next_obs))
-        return self.g(params, s.obs, s.action) + gamma * h_next - self.h(params, s.obs)
+        """AIRL's ``f(s, a, s') = g(s) + gamma h(s') - h(s)`` ``[B]``: after a termination
+        ``s'`` is the absorbing state (with ``absorbing``), else ``h(s') = 0``."""
+        if self.absorbing:
+            ends = s.terminated if s.absorbing is None else s.terminated | s.absorbing
+            h_next = self.h(params, s.next_obs, ends)
+        else:
+            h_next = jnp.where(s.terminated, 0.0, self.h(params, s.next_obs))
+        return (self.g(params, s.obs, s.action, s.absorbing) + gamma * h_next
+                - self.h(params, s.obs, s.absorbing))  # fmt: skip
 
     def logit(self, params, s: Sample, gamma):
         """``log D - log(1 - D)`` ``[B]``, with ``D`` the probability of being the expert's."""
         if self.kind == "gail":
-            return self.g(params, s.obs, s.action)
+            return self.g(params, s.obs, s.action, s.absorbing)
         return self.f(params, s, gamma) - s.log_pi
 
     def reward(self, params, s: Sample, gamma):
-        """The reward the policy maximises ``[B]``: GAIL ``-log(1 - D)``; AIRL ``f`` (or
+        """The reward of each transition ``[B]``: GAIL ``-log(1 - D)``; AIRL ``f`` (or
         ``f - log pi = log D - log(1 - D)`` with ``entropy_reward``)."""
         if self.kind == "gail":
             return jax.nn.softplus(self.logit(params, s, gamma))
         return self.logit(params, s, gamma) if self.entropy_reward else self.f(params, s, gamma)
 
+    def absorbing_return(self, params, gamma, obs_dim: int, act_dim: int):
+        """``sum_{k >= 1} gamma^k r(absorbing -> absorbing)``: what a termination is worth
+        beyond its own transition's reward (0 without ``absorbing``)."""
+        if not self.absorbing:
+            return jnp.zeros(())
+        one = jnp.ones((1,), bool)
+        s = Sample(jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)), jnp.zeros((1, obs_dim)),
+                   one, jnp.zeros((1,)), one)  # fmt: skip
+        return gamma / (1.0 - gamma) * self.reward(params, s, gamma)[0]
+
+
+def _weighted_mean(x, weight):
+    if weight is None:
+        return jnp.mean(x)
+    return jnp.sum(weight * x) / jnp.maximum(jnp.sum(weight), 1e-8)
+
 
 def discriminator_loss(disc: Discriminator, params, expert: Sample, policy: Sample, hp):
     """Logistic loss (expert 1, policy 0) plus the R1 penalty -> ``(loss, [loss, expert
-    accuracy, policy accuracy])``."""
+    accuracy, policy accuracy])``. With ``absorbing``, each side's terminated transitions
+    bring their absorbing -> absorbing twins (:func:`absorbing_twins`)."""
     gamma = hp.gamma
+    if disc.absorbing:
+        ones = jnp.ones_like(expert.terminated, jnp.float32)
+        real = lambda s: s._replace(absorbing=jnp.zeros_like(s.terminated), weight=ones)  # noqa: E731
+        join = lambda a, b: jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a, b)  # noqa: E731
+        expert = join(real(expert), absorbing_twins(real(expert)))
+        policy = join(real(policy), absorbing_twins(real(policy)))
     l_e = disc.logit(params, expert, gamma)
     l_p = disc.logit(params, policy, gamma)
-    loss = jnp.mean(jax.nn.softplus(-l_e)) + jnp.mean(jax.nn.softplus(l_p))
+    loss = (_weighted_mean(jax.nn.softplus(-l_e), expert.weight)
+            + _weighted_mean(jax.nn.softplus(l_p), policy.weight))  # fmt: skip
 
     def expert_logit(obs, action, next_obs):
         return disc.logit(params, expert._replace(obs=obs, action=action, next_obs=next_obs),
                           gamma).sum()  # fmt: skip
 
     grads = jax.grad(expert_logit, argnums=(0, 1, 2))(expert.obs, expert.action, expert.next_obs)
-    penalty = sum(jnp.sum(jnp.square(g), axis=-1) for g in grads).mean()
+    penalty = _weighted_mean(sum(jnp.sum(jnp.square(g), axis=-1) for g in grads), expert.weight)
     total = loss + hp.grad_penalty * penalty
-    stats = jnp.stack([loss, jnp.mean(l_e > 0), jnp.mean(l_p < 0)])
+    stats = jnp.stack([loss, _weighted_mean(l_e > 0, expert.weight),
+                       _weighted_mean(l_p < 0, policy.weight)])  # fmt: skip
     return total, stats
 
 
@@ -325,6 +393,8 @@ def update(parts: Parts, state: AdversarialState, hp: AdversarialHParams, env_pa
         obs_stats, k_disc, hp,
     )  # fmt: skip
     reward = parts.disc.reward(disc, samples, hp.gamma)
+    after = parts.disc.absorbing_return(disc, hp.gamma, flat.obs.shape[-1], flat.action.shape[-1])
+    reward = reward + jnp.where(traj.terminated, after, 0.0)
     learned = traj._replace(reward=jax.lax.stop_gradient(reward))
     params, opt_state, losses = ppo.learn(net, parts.ppo_cfg, s.params, s.opt_state, learned,
                                           php, k_perm)  # fmt: skip
@@ -379,7 +449,7 @@ def make_learner(config: AdversarialConfig, env, env_params, kind: str = "gail")
     venv = jenvs.stack(env, env_params, config.num_envs, normalize_obs=config.normalize_obs)
     obs_dim = venv.observation_space(env_params).shape[0]
     disc = Discriminator(kind, config.state_only, config.disc_activation,
-                         config.entropy_reward)  # fmt: skip
+                         config.entropy_reward, config.absorbing)  # fmt: skip
     parts = Parts(config, ppo_cfg, venv, ppo.ActorCritic(spec.discrete, config.activation), disc,
                   spec)  # fmt: skip
 
@@ -411,22 +481,32 @@ def make_learner(config: AdversarialConfig, env, env_params, kind: str = "gail")
     )
 
 
-def learned_reward(learner: Learner, kind: str):
+def learned_reward(learner: Learner, kind: str, gamma: float = 0.99):
     """The reward a trained GAIL or AIRL run (``kind``) learned, to re-optimise with any
-    learner: ``reward(saved, obs, action, next_obs) -> r``, ``saved`` what the learner's
-    ``save`` yields. AIRL: the disentangled ``g(s)`` (``g(s, a)`` unless ``state_only``),
-    free of the shaping term; GAIL: ``softplus(D_net(s, a))``. Observations are raw; with
+    learner (:func:`jaxrl.envs.reward.with_reward`): ``reward(saved, obs, action, next_obs,
+    terminated) -> r``, ``saved`` what the learner's ``save`` yields. AIRL: the disentangled
+    ``g(s)`` (``g(s, a)`` unless ``state_only``), free of the shaping terms; GAIL:
+    ``-log(1 - D(s, a))``. With ``absorbing``, a termination also earns the absorbing state's
+    reward for ever after, discounted by ``gamma`` (the run's). Observations are raw; with
     ``normalize_obs`` they are normalised by the run's saved statistics first."""
     require_choice("kind", kind, KINDS)
     cfg = learner.config
     spec = jenvs.action_spec(learner.env, learner.env_params)
-    disc = Discriminator(kind, cfg.state_only, cfg.disc_activation)
+    disc = Discriminator(kind, cfg.state_only, cfg.disc_activation, absorbing=cfg.absorbing)
 
-    def reward(saved, obs, action, next_obs):
+    def r(params, obs, action, absorbing=None):
+        g = disc.g(params, obs, action, absorbing)
+        return jax.nn.softplus(g) if kind == "gail" else g
+
+    def reward(saved, obs, action, next_obs, terminated):
         del next_obs
         if cfg.normalize_obs:
             obs = saved["obs_stats"].normalize(obs)
-        g = disc.g(saved["discriminator"], obs, action_features(spec, action))
-        return jax.nn.softplus(g) if kind == "gail" else g
+        action = action_features(spec, action)
+        out = r(saved["discriminator"], obs, action)
+        if cfg.absorbing:
+            after = r(saved["discriminator"], jnp.zeros_like(obs), jnp.zeros_like(action), True)
+            out = out + jnp.where(terminated, gamma / (1.0 - gamma) * after, 0.0)
+        return out
 
     return reward

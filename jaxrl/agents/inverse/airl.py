@@ -35,10 +35,11 @@ def make_learner(config: AIRLConfig, env, env_params) -> Learner:
     return adversarial.make_learner(config, env, env_params, kind="airl")
 
 
-def learned_reward(learner: Learner):
-    """``reward(saved, obs, action, next_obs) = g(s)`` of a trained run (the disentangled
-    reward, without the shaping terms)."""
-    return adversarial.learned_reward(learner, "airl")
+def learned_reward(learner: Learner, gamma: float = 0.99):
+    """``reward(saved, obs, action, next_obs, terminated)``: ``g(s)`` of a trained run, plus
+    the absorbing state's discounted reward on a termination (see
+    :func:`.adversarial.learned_reward`)."""
+    return adversarial.learned_reward(learner, "airl", gamma)
 
 
 make_train = trainer(make_learner)

@@ -27,9 +27,11 @@ def make_learner(config: GAILConfig, env, env_params) -> Learner:
     return adversarial.make_learner(config, env, env_params, kind="gail")
 
 
-def learned_reward(learner: Learner):
-    """``reward(saved, obs, action, next_obs) = -log(1 - D(s, a))`` of a trained run."""
-    return adversarial.learned_reward(learner, "gail")
+def learned_reward(learner: Learner, gamma: float = 0.99):
+    """``reward(saved, obs, action, next_obs, terminated)``: ``-log(1 - D(s, a))`` of a
+    trained run, plus the absorbing state's discounted reward on a termination (see
+    :func:`.adversarial.learned_reward`)."""
+    return adversarial.learned_reward(learner, "gail", gamma)
 
 
 make_train = trainer(make_learner)
