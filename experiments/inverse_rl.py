@@ -62,6 +62,8 @@ DEEP = {
         1_000_000,
     ),
 }  # fmt: skip
+# per (algorithm, env) config overrides on top of DEEP's
+ALGO_CONFIG = {("airl", "CartPole-v1"): dict(entropy_reward=True)}
 TRANSFER = {"CartPole-v1": {"length": 1.0}, "Pendulum-v1": {"m": 1.5}}
 
 
@@ -199,6 +201,7 @@ def train_imitators(kind: str, env_name: str, demos: Path, n: int, seeds: int, q
     env, p = envs.make(env_name)
     cfg_over, hp_over, total = DEEP[env_name]
     total = total // 2 if quick else total
+    cfg_over = {**cfg_over, **ALGO_CONFIG.get((kind, env_name), {})}
     cfg = module.CONFIG(demos=str(demos), num_demos=n, total_steps=total, **cfg_over)
     learner = module.make_learner(cfg, env, p)
     res = run_seeds(learner, seeds, module.HPARAMS(**hp_over))
@@ -438,7 +441,7 @@ def misspec_rows(seeds: int, quick: bool) -> list[dict]:
             c = module.CONFIG(demos=str(path), num_demos=10, num_envs=16, num_steps=40,
                               total_steps=total, num_minibatches=4, disc_hidden=(32,))  # fmt: skip
             il = module.make_learner(c, env, p)
-            res = run_seeds(il, seeds, module.HPARAMS(lr=1e-3, ent_coef=0.01))
+            res = run_seeds(il, seeds, module.HPARAMS(lr=1e-3, ent_coef=0.05, disc_lr=1e-3))
             add(f"{kind} (10 demos)", il, saved_policies(il, res.output.state), res.compile_s,
                 res.run_s)  # fmt: skip
     print(f"\nboat race, greedy policies, 16 episodes per seed, {seeds} seeds: mean [95% CI]")
@@ -511,6 +514,7 @@ def main() -> None:
     parser.add_argument("--parts", default="tabular,deep,transfer,misspec,speed")
     parser.add_argument("--envs", default="CartPole-v1,Pendulum-v1")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--counts", default="", help="demonstration counts (default 1,4,10)")
     parser.add_argument("--out", default="", help="where demonstrations go (default: a temp dir)")
     parser.add_argument("--jaxirl", default="", help="a runnable jaxirl copy with bench_irl.py")
     parser.add_argument("--json", action="store_true")
@@ -524,6 +528,7 @@ def main() -> None:
         result["tabular"] = tabular_rows(args.quick, 4 if args.quick else 8)
     if "deep" in parts or "transfer" in parts:
         counts = [10] if args.quick else [1, 4, 10]
+        counts = [int(c) for c in args.counts.split(",")] if args.counts else counts
         result["deep"] = deep_rows(args.envs.split(","), counts, args.seeds, out, args.quick,
                                    keep)  # fmt: skip
     if "transfer" in parts:

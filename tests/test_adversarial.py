@@ -51,7 +51,7 @@ def test_airl_f_is_g_plus_gamma_h_next_minus_h_by_hand():
     np.testing.assert_allclose(jax.nn.sigmoid(logit), np.exp(f_want) / (np.exp(f_want) + pi),
                                rtol=1e-5)  # fmt: skip
     np.testing.assert_allclose(disc.reward(params, S, gamma), f_want, rtol=1e-6)
-    with_entropy = disc._replace(entropy_reward=True)
+    with_entropy = disc._replace(entropy_reward=True)  # AIRLConfig.entropy_reward
     np.testing.assert_allclose(with_entropy.reward(params, S, gamma), f_want + [0.7, 1.2],
                                rtol=1e-6)  # fmt: skip
     # a constant added to h changes nothing but gamma-scaled terms: h + c gives f + (gamma - 1) c
@@ -197,7 +197,7 @@ def boat_imitation(request, boat_demos):
     module = {"gail": gail, "airl": airl}[request.param]
     env, p = envs.make("BoatRace-v0")
     learner = module.make_learner(module.CONFIG(demos=str(boat_demos), **BOAT), env, p)
-    res = run_seeds(learner, 8, module.HPARAMS(lr=1e-3, ent_coef=0.01))
+    res = run_seeds(learner, 8, module.HPARAMS(lr=1e-3, ent_coef=0.05, disc_lr=1e-3))
     policies = saved_policies(learner, res.output.state)
 
     def episodes(params):

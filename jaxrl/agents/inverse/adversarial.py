@@ -103,8 +103,6 @@ class AdversarialConfig:
     """Discriminator minibatches per pass (must divide num_envs * num_steps)."""
     state_only: bool = False
     """Discriminator (GAIL) or reward g (AIRL) of the state only, not of the action."""
-    entropy_reward: bool = False
-    """AIRL: reward the policy with f - log pi(a|s) (the paper's) instead of f."""
     absorbing: bool = True
     """Learn the reward of the absorbing state that follows a termination (Kostrikov et al.)."""
 
@@ -449,7 +447,7 @@ def make_learner(config: AdversarialConfig, env, env_params, kind: str = "gail")
     venv = jenvs.stack(env, env_params, config.num_envs, normalize_obs=config.normalize_obs)
     obs_dim = venv.observation_space(env_params).shape[0]
     disc = Discriminator(kind, config.state_only, config.disc_activation,
-                         config.entropy_reward, config.absorbing)  # fmt: skip
+                         getattr(config, "entropy_reward", False), config.absorbing)  # fmt: skip
     parts = Parts(config, ppo_cfg, venv, ppo.ActorCritic(spec.discrete, config.activation), disc,
                   spec)  # fmt: skip
 

@@ -21,10 +21,13 @@ from jaxrl.learner import Learner, trainer
 
 @dataclasses.dataclass(frozen=True)
 class AIRLConfig(AdversarialConfig):
-    """AIRL's static configuration: GAIL's, with a state-only reward by default."""
+    """AIRL's static configuration: GAIL's, with a state-only reward by default and the
+    choice of the policy's reward."""
 
     state_only: bool = True
     """The reward g of the state only (disentangled, transferable), not of the action."""
+    entropy_reward: bool = False
+    """Reward the policy with f - log pi(a|s) (the paper's) instead of f."""
 
 
 AIRLHParams = AdversarialHParams
