@@ -62,8 +62,9 @@ DEEP = {
         1_000_000,
     ),
 }  # fmt: skip
-# per (algorithm, env) config overrides on top of DEEP's
+# per (algorithm, env) config and hparams overrides on top of DEEP's
 ALGO_CONFIG = {("airl", "CartPole-v1"): dict(entropy_reward=True)}
+ALGO_HPARAMS = {("airl", "Pendulum-v1"): dict(ent_coef=0.05)}
 TRANSFER = {"CartPole-v1": {"length": 1.0}, "Pendulum-v1": {"m": 1.5}}
 
 
@@ -204,6 +205,7 @@ def train_imitators(kind: str, env_name: str, demos: Path, n: int, seeds: int, q
     cfg_over = {**cfg_over, **ALGO_CONFIG.get((kind, env_name), {})}
     cfg = module.CONFIG(demos=str(demos), num_demos=n, total_steps=total, **cfg_over)
     learner = module.make_learner(cfg, env, p)
+    hp_over = {**hp_over, **ALGO_HPARAMS.get((kind, env_name), {})}
     res = run_seeds(learner, seeds, module.HPARAMS(**hp_over))
     assert not np.any(res.diverged), f"{kind} on {env_name}: runs diverged"
     return learner, saved_policies(learner, res.output.state), res.compile_s, res.run_s
@@ -268,6 +270,7 @@ def reoptimise(env_name: str, reward_fn, reward_params, new_params, seeds: int, 
     from jaxrl import envs
     from jaxrl.agents.onpolicy import ppo
     from jaxrl.envs.reward import RewardParams, with_reward
+    from jaxrl.learner import make_train
     from jaxrl.run import evaluate_params, saved_policies
 
     env, p = envs.make(env_name)
@@ -276,19 +279,19 @@ def reoptimise(env_name: str, reward_fn, reward_params, new_params, seeds: int, 
     fields = {f.name for f in dataclasses.fields(ppo.PPOConfig)}
     cfg = ppo.PPOConfig(total_steps=total, **{k: v for k, v in cfg_over.items() if k in fields})
     hp = ppo.PPOHParams(**{k: v for k, v in hp_over.items() if k in ppo.PPOHParams._fields})
+    keys = jax.random.split(jax.random.key(11), seeds)
     if reward_fn is None:  # the true reward
         learner = ppo.make_learner(cfg, env, new_params)
-        batch = jax.tree.map(lambda x: jax.numpy.broadcast_to(x, (seeds,) + x.shape), new_params)
-    else:
+        train = make_train(learner)
+        run = jax.vmap(lambda k, theta: train(k, hp).state)
+        reward_params = keys  # a placeholder with a run axis
+    else:  # each run on its own learned reward: theta rides in the env params
         renv = with_reward(env, reward_fn)
         first = jax.tree.map(lambda x: x[0], reward_params)
         learner = ppo.make_learner(cfg, renv, RewardParams(new_params, first))
-        env_b = jax.tree.map(lambda x: jax.numpy.broadcast_to(x, (seeds,) + x.shape), new_params)
-        batch = RewardParams(env_b, reward_params)
-    train = ppo.make_train(cfg, learner.env, learner.env_params)
-    keys = jax.random.split(jax.random.key(11), seeds)
-    run = jax.vmap(lambda k, e: train(k, hp, e).state)
-    compile_s, run_s, state = _timed(run, keys, batch)
+        train = make_train(learner)
+        run = jax.vmap(lambda k, theta: train(k, hp, RewardParams(new_params, theta)).state)
+    compile_s, run_s, state = _timed(run, keys, reward_params)
     policies = saved_policies(learner, state)
     plain = ppo.make_learner(cfg, env, new_params)
     ret = evaluate_params(plain, policies, episodes=EVAL_EPISODES, greedy=True, seed=2,
@@ -495,7 +498,7 @@ def speed_rows(demos: Path, updates: int, seeds_list, jaxirl: str | None) -> lis
                    "--generations", str(updates), "--seeds", str(seeds), "--json"]  # fmt: skip
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             ref = json.loads(out.strip().splitlines()[-1])
-            rows.append({"impl": "jaxirl", "seeds": seeds, "updates": updates,
+            rows.append({"impl": "jaxirl", "seeds": seeds, "updates": ref["updates"],
                          "compile_s": ref["compile_s"], "run_s": ref["run_s"],
                          "ms_per_update": ref["ms_per_update"],
                          "final_return": ref["final_return"]})  # fmt: skip

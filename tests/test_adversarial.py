@@ -162,6 +162,26 @@ def test_demonstration_file_round_trip_and_errors(boat_demos, tmp_path):
         jdemos.load(tmp_path / "other.npz")
 
 
+def test_record_keeps_whole_first_episodes_with_their_true_last_observations():
+    """A random CartPole policy: each env's first episode, flattened; its return is its
+    length (reward 1 per step), it ends with a done, and a terminated step's next observation
+    is the fallen state (outside the pole-angle or cart bounds), not the reset one."""
+    env, p = envs.make("CartPole-v1")
+    spec = envs.action_spec(env, p)
+    rand = Policy(lambda prm, obs, key, c, s, g: (spec.random(key, obs.shape[0]), c))
+    out = jax.jit(lambda k: jdemos.record(rand, None, env, p, k, 6, 500))(jax.random.key(2))
+    flat, returns = jdemos.flatten(*out)
+    assert len(returns) == 6 and int(flat.done.sum()) == 6 and flat.done[-1]
+    ends = np.flatnonzero(flat.done)
+    np.testing.assert_array_equal(returns, np.diff(np.concatenate([[-1], ends])))
+    assert np.array_equal(flat.terminated, flat.done)  # random play falls before 500 steps
+    fallen = flat.next_obs[flat.terminated]
+    assert np.all((np.abs(fallen[:, 2]) > p.theta_threshold_radians)
+                  | (np.abs(fallen[:, 0]) > p.x_threshold))  # fmt: skip
+    inside = np.delete(flat.next_obs, ends, axis=0)
+    assert np.all(np.abs(inside[:, 2]) <= p.theta_threshold_radians)
+
+
 @pytest.mark.parametrize(
     "change,match",
     [

@@ -15,16 +15,19 @@ The two algorithms differ in the discriminator's logit ``l`` (``D = sigmoid(l)``
 probability that a transition is the expert's) and in the reward read from it:
 
 - GAIL: ``l = D_net(s, a)``; reward ``-log(1 - D(s, a)) = softplus(l)``, the form of Ho &
-  Ermon's cost ``log D`` turned into a reward that is always positive (it favours long
-  episodes, which suits tasks whose episodes end in failure).
+  Ermon's cost ``log D`` turned into a reward, always positive.
 - AIRL: ``D = exp f / (exp f + pi(a | s))`` with the disentangled
-  ``f(s, a, s') = g(s) + gamma h(s') - h(s)`` (``h(s') = 0`` where the episode terminated),
-  so ``l = f(s, a, s') - log pi(a | s)``. ``g(s)`` (``g(s, a)`` unless ``state_only``) is the
-  learned reward, ``h`` the shaping potential. The policy's reward is ``f(s, a, s')``, with
-  PPO's entropy bonus (``ent_coef``) as the entropy term; ``entropy_reward`` gives the
-  paper's ``log D - log(1 - D) = f - log pi(a | s)`` instead, whose ``-log pi`` term, under
-  PPO's Gaussian policies with a learned standard deviation, pays for widening the policy
-  without bound (on Pendulum-v1 every run drifted to the random policy's return).
+  ``f(s, a, s') = g(s) + gamma h(s') - h(s)`` (after a termination ``s'`` is the absorbing
+  state below, or ``h(s') = 0`` without it), so ``l = f(s, a, s') - log pi(a | s)``.
+  ``g(s)`` (``g(s, a)`` unless ``state_only``) is the learned reward, ``h`` the shaping
+  potential. The policy's reward is ``f(s, a, s')``, with PPO's entropy bonus (``ent_coef``)
+  as the entropy term; ``AIRLConfig.entropy_reward`` gives the paper's
+  ``log D - log(1 - D) = f - log pi(a | s)`` instead. Under PPO's Gaussian policies (a
+  learned standard deviation) its ``-log pi`` pays for widening the policy without bound:
+  on Pendulum-v1 all 5 runs ended below the random policy's return (greedy -1557 to -1635
+  after 1e6 steps). With discrete actions it is bounded by ``log |A|`` and helps:
+  CartPole-v1, 2e5 steps, 5 runs, greedy returns 408-500 against 119-177 with ``f`` alone
+  (137-500 without the gradient penalty).
 
 Terminations (``absorbing``, on by default): an episode that terminates moves to an absorbing
 state whose reward the discriminator learns too (Kostrikov et al. 2019, "Discriminator-actor-
@@ -36,11 +39,12 @@ staying there for ever is worth). Without it a reward of a fixed sign decides th
 length by itself: GAIL's ``-log(1 - D) > 0`` pays for surviving, and AIRL's ``f``, mostly
 negative, paid CartPole-v1 policies for falling at once (mean return 9.4 over 5 seeds).
 
-With ``state_only`` GAIL's discriminator reads ``s`` only. An optional gradient penalty
-``grad_penalty * |d l / d x|^2`` on the expert's inputs (Mescheder et al. 2018's R1)
-regularises either discriminator. ``save`` stores the discriminator's parameters with the
-policy's (``"discriminator"``), so a run's learned reward can be re-optimised later
-(:func:`learned_reward`).
+With ``state_only`` GAIL's discriminator reads ``s`` only. A gradient penalty
+``grad_penalty * |d l / d x|^2`` on the expert's inputs (Mescheder et al. 2018's R1; weight 1
+by default) regularises either discriminator: without it 2 of 5 GAIL runs on CartPole-v1
+learned to fall at once, with it none (2e5 steps). ``save`` stores the discriminator's
+parameters with the policy's (``"discriminator"``), so a run's learned reward can be
+re-optimised later (:func:`learned_reward`).
 """
 
 from __future__ import annotations
@@ -157,6 +161,7 @@ class AdversarialHParams(NamedTuple):
 
 HPARAM_RANGES = {
     **ppo.HPARAM_RANGES,
+    "gamma": "[0, 1)",  # the absorbing state's value is gamma / (1 - gamma) times its reward
     "disc_lr": "> 0",
     "grad_penalty": ">= 0",
 }
