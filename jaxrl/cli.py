@@ -21,10 +21,11 @@ USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--o
        jaxrl sweep ALGO --env NAME --grid lr=1e-4,3e-4,1e-3 [--grid ...] [--seeds N] [flags]
        jaxrl evaluate DIR [--episodes N] [--perturb length=0.25:0.75] [--video] [--overwrite]
        jaxrl compare DIR DIR... [--normalize --reference ENV=SCORE] [--out PNG]
+       jaxrl demos DIR --out FILE [--episodes N] [--run I] [--stochastic]
        jaxrl envs [NAME...]
 `jaxrl train --help` lists the algorithms, `jaxrl train ALGO --help` every flag of one"""
 
-COMMANDS = ("train", "sweep", "evaluate", "compare", "envs")
+COMMANDS = ("train", "sweep", "evaluate", "compare", "demos", "envs")
 
 
 class CLIError(Exception):
@@ -824,6 +825,10 @@ def main(argv: list[str] | None = None) -> int:
             return compare_command(rest)
         if command == "envs":
             return envs_command(rest)
+        if command == "demos":
+            from jaxrl.run.demos import demos_command
+
+            return demos_command(rest)
         raise CLIError(unknown_name("command", command, COMMANDS))
     except (CLIError, ValueError, TypeError) as e:  # RunDirError, CheckpointError: ValueError
         return _fail(str(e))

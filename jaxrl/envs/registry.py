@@ -8,6 +8,7 @@ import gymnax
 
 from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, meta, perturb
+from jaxrl.envs.boat_race import BoatRace
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
 from jaxrl.envs.wrappers import MaskObservation
 
@@ -24,6 +25,7 @@ OWN_ENVS = {
     "CartPoleSwingUp-v0": CartPoleSwingUp,
     "CartPoleNoVel-v1": _masked("CartPole-v1", (0, 2)),
     "PendulumNoVel-v1": _masked("Pendulum-v1", (0, 1)),
+    "BoatRace-v0": BoatRace,
 }
 
 # gymnax envs that fetch data over the network on construction.
