@@ -36,6 +36,7 @@ ALGORITHMS: dict[str, Entry] = {
     "rl2": Entry("jaxrl.agents.memory.rl2", "both", "RL², recurrent PPO across trials"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
+    "ppo_rnd": Entry("jaxrl.agents.exploration.ppo_rnd", "both", "PPO + RND curiosity bonus"),
     "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
     "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
     "alphazero": Entry(
