@@ -37,6 +37,9 @@ ALGORITHMS: dict[str, Entry] = {
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
     "ppo_rnd": Entry("jaxrl.agents.exploration.ppo_rnd", "both", "PPO + RND curiosity bonus"),
+    "bootdqn": Entry(
+        "jaxrl.agents.exploration.bootdqn", "discrete", "bootstrapped DQN, randomized priors"
+    ),
     "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
     "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
     "alphazero": Entry(
