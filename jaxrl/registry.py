@@ -37,6 +37,7 @@ ALGORITHMS: dict[str, Entry] = {
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
     "ppo_rnd": Entry("jaxrl.agents.exploration.ppo_rnd", "both", "PPO + RND curiosity bonus"),
+    "ppo_icm": Entry("jaxrl.agents.exploration.ppo_icm", "both", "PPO + ICM curiosity bonus"),
     "bootdqn": Entry(
         "jaxrl.agents.exploration.bootdqn", "discrete", "bootstrapped DQN, randomized priors"
     ),

@@ -290,8 +290,10 @@ def init_params(parts: Parts, key, spec_dim: int, continuous: bool) -> dict:
     return {"ac": ac, "int_value": int_value}
 
 
-def make_learner(config: CuriosityConfig, env, env_params, make_bonus: Callable) -> Learner:
-    """PPO with the intrinsic reward of ``make_bonus`` on ``env`` (module docstring).
+def make_learner(config: CuriosityConfig, env, env_params, make_bonus: Callable,
+                 hparams=None, hparam_ranges=HPARAM_RANGES) -> Learner:  # fmt: skip
+    """PPO with the intrinsic reward of ``make_bonus`` on ``env`` (module docstring);
+    ``hparams`` (default :class:`CuriosityHParams`) has at least its fields.
 
     Raises:
       ValueError: an invalid config, naming the field.
@@ -333,7 +335,7 @@ def make_learner(config: CuriosityConfig, env, env_params, make_bonus: Callable)
 
     return Learner(
         config=cfg,
-        hparams=CuriosityHParams(),
+        hparams=CuriosityHParams() if hparams is None else hparams,
         init=init,
         update=lambda state, hp, env_params, data: update(parts, state, hp, env_params),
         policy=Policy(act),
@@ -342,5 +344,5 @@ def make_learner(config: CuriosityConfig, env, env_params, make_bonus: Callable)
         steps_per_update=cfg.batch_size,
         env=env,
         env_params=env_params,
-        hparam_ranges=HPARAM_RANGES,
+        hparam_ranges=hparam_ranges,
     )
