@@ -263,3 +263,25 @@ def test_icm_learns_deepsea_6():
     out = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 8))
     returns = np.asarray(out.metrics["episode_return"])[:, -5:].mean(axis=1)
     assert (returns >= 0.9).sum() >= 7, returns
+
+
+def test_noisy_tv_env():
+    """Watching shows fresh noise and does not move; moves clear the TV; the far corner pays 1
+    and terminates; the time limit truncates."""
+    from jaxrl.envs import noisy_tv
+
+    env, p = envs.make("NoisyTV-v0")
+    obs, s = env.reset(jax.random.key(0), p)
+    assert obs.shape == (25 + noisy_tv.TV_SIZE,) and float(obs[25:].sum()) == 0.0
+    o1, s1, r, term, trunc, _ = env.step(jax.random.key(1), s, noisy_tv.WATCH, p)
+    o2, s2, *_ = env.step(jax.random.key(2), s1, noisy_tv.WATCH, p)
+    assert int(s1.cell) == int(s2.cell) == 0 and float(r) == 0.0 and not bool(term)
+    assert float(o1[25:].min()) > 0.0 and not np.allclose(o1[25:], o2[25:])
+    o3, s3, *_ = env.step(jax.random.key(3), s2, 2, p)  # down
+    assert int(s3.cell) == 5 and float(o3[25:].sum()) == 0.0
+    s4 = s3.replace(cell=jnp.asarray(23))
+    _, _, r, term, trunc, info = env.step(jax.random.key(4), s4, 4, p)  # right, into 24
+    assert float(r) == 1.0 and bool(term) and int(info["final_observation"][:25].argmax()) == 24
+    s5 = s3.replace(time=jnp.asarray(p.max_steps_in_episode - 1))
+    *_, term, trunc, _ = env.step(jax.random.key(5), s5, 0, p)
+    assert bool(trunc) and not bool(term)

@@ -11,6 +11,7 @@ from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, meta, perturb
 from jaxrl.envs.boat_race import BoatRace
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
+from jaxrl.envs.noisy_tv import NoisyTV
 from jaxrl.envs.wrappers import MaskObservation
 
 
@@ -27,6 +28,7 @@ OWN_ENVS = {
     "CartPoleNoVel-v1": _masked("CartPole-v1", (0, 2)),
     "PendulumNoVel-v1": _masked("Pendulum-v1", (0, 1)),
     "BoatRace-v0": BoatRace,
+    "NoisyTV-v0": NoisyTV,
     # DeepSea (Osband et al. 2020) of N x N: gymnax's DeepSea-bsuite is N = 8 only. Its
     # params keep gymnax's defaults: deterministic moves, the action that goes right drawn per
     # cell once (randomize_actions; 0 makes it always action 1), a cost 0.01 / N per right move.
