@@ -109,11 +109,11 @@ def fit_slope(ns, eps) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def deepsea(sizes, episodes, seeds):
+def deepsea(sizes, episodes, seeds, methods=METHODS):
     import numpy as np
 
     rows = []
-    for method in METHODS:
+    for method in methods:
         for n in sizes:
             learner, hp = deepsea_learner(method, n, episodes)
             m, t_compile, t_run, _ = run_vmapped(learner, hp, seeds)
@@ -129,11 +129,11 @@ def deepsea(sizes, episodes, seeds):
                   f"{row['median_episodes']:>7}  (budget {row['budget_episodes']})  "
                   f"compile {t_compile:5.1f}s run {t_run:6.1f}s", flush=True)  # fmt: skip
     slopes = {}
-    for method in METHODS:
+    for method in methods:
         mine = [r for r in rows if r["method"] == method and r["learned"] == seeds]
         slopes[method] = fit_slope([r["N"] for r in mine], [r["median_episodes"] for r in mine])
     largest = {method: max([r["N"] for r in rows if r["method"] == method
-                            and r["learned"] == seeds] or [0]) for method in METHODS}  # fmt: skip
+                            and r["learned"] == seeds] or [0]) for method in methods}  # fmt: skip
     return rows, slopes, largest
 
 
@@ -145,7 +145,7 @@ def plot(rows, slopes, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    for method in METHODS:
+    for method in sorted({r["method"] for r in rows}, key=METHODS.index):
         mine = [r for r in rows if r["method"] == method and math.isfinite(r["median_episodes"])]
         if mine:
             s = slopes.get(method)
@@ -179,7 +179,8 @@ def mountaincar(steps, seeds):
     }.items():  # fmt: skip
         m, t_compile, t_run, _ = run_vmapped(learner, hp, seeds)
         ret = m["episode_return"]
-        success = [bool((ret[s] > -200 + 1e-3).any()) for s in range(seeds)]
+        ended = m["episodes"] > 0  # updates where an episode ended (else the metric is stale)
+        success = [bool((ended[s] & (ret[s] > -200 + 1e-3)).any()) for s in range(seeds)]
         out[name] = {"successes": int(sum(success)), "seeds": seeds, "steps": learner.total_steps,
                      "final_return": [float(x) for x in ret[:, -1]],
                      "compile_s": round(t_compile, 1), "run_s": round(t_run, 1)}  # fmt: skip
@@ -261,6 +262,9 @@ def main() -> None:
     parser.add_argument("--out", default="")
     parser.add_argument("--only", default="deepsea,mountaincar,noisytv")
     parser.add_argument("--plot", default="", help="write the log-log plot to this PNG")
+    parser.add_argument("--methods", default=",".join(METHODS), help="DeepSea's methods")
+    parser.add_argument("--sizes", default="", help="DeepSea's N, comma-separated")
+    parser.add_argument("--episodes", type=int, default=0, help="DeepSea's budget per N")
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
     if args.quick:
@@ -268,15 +272,19 @@ def main() -> None:
     else:
         sizes, episodes, mc_steps, tv_steps = (4, 6, 10, 16, 20, 30, 40), 5_000, 1_000_000, 500_000
     only = set(args.only.split(","))
+    methods = tuple(args.methods.split(","))
+    if args.sizes:
+        sizes = tuple(int(n) for n in args.sizes.split(","))
+    episodes = args.episodes or episodes
     result = {"quick": args.quick, "seeds": args.seeds}
     t0 = time.perf_counter()
     if "deepsea" in only:
-        rows, slopes, largest = deepsea(sizes, episodes, args.seeds)
+        rows, slopes, largest = deepsea(sizes, episodes, args.seeds, methods)
         result.update(deepsea=rows, slopes=slopes, largest_n_learned=largest)
         if args.plot:
             plot(rows, slopes, args.plot)
         print("\nlog-log slope of episodes to learn against N (N every seed learned):")
-        for method in METHODS:
+        for method in methods:
             s = slopes[method]
             print(
                 f"  {method:8s} slope {'-' if s is None else f'{s:.2f}'}  "
