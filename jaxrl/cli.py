@@ -54,6 +54,7 @@ def _train_args_type(algo_module, sweep: bool):
             ("progress", bool, field(default=True)),
             ("tensorboard", bool, field(default=False)),
             ("env_params", str, field(default="")),
+            ("randomize", str, field(default="")),
             (
                 "config",
                 Annotated[config_cls, tyro.conf.OmitArgPrefixes],
@@ -127,6 +128,8 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
 
     overrides = {k: v[0] for k, v in envs.parse_ranges(args.env_params).items()}
     env, env_params = envs.make(args.env, **overrides)
+    if args.randomize:  # domain randomisation: every episode draws its params from ranges
+        env = envs.DomainRandomization(env, envs.parse_ranges(args.randomize), env_params)
     learner = module.make_learner(args.config, env, env_params)  # validates the config
     hparams, key_ids = sweep_mod.expand(args.hparams, points, args.seeds)
     learner.validate_hparams(hparams)
@@ -150,6 +153,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
         from jaxrl.run.chunked import chunk_size, fingerprint, run_chunked
 
         stamp = fingerprint(algo=algo, env=args.env, env_params=overrides, seed=args.seed,
+                            randomize=args.randomize,
                             config=dataclasses.asdict(args.config), points=points,
                             seeds=args.seeds, hparams=args.hparams._asdict())  # fmt: skip
         res = run_chunked(
@@ -211,6 +215,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
                 "algo": algo,
                 "env": args.env,
                 "env_params": overrides,
+                "randomize": args.randomize,
                 "seeds": args.seeds,
                 "seed": args.seed,
                 "grid": points if sweep else None,

@@ -1,6 +1,7 @@
 """Environments: ``make(name)`` and wrappers over the gymnax protocol."""
 
 from jaxrl.envs.perturb import parse_ranges, sample_params, set_params, settable_fields
+from jaxrl.envs.randomize import DomainRandomization
 from jaxrl.envs.registry import list_envs, make
 from jaxrl.envs.spaces import ActionSpec, action_spec, is_discrete, require_action_kind
 from jaxrl.envs.wrappers import (
@@ -21,6 +22,7 @@ __all__ = [
     "action_spec",
     "require_action_kind",
     "ClipAction",
+    "DomainRandomization",
     "EpisodeStatistics",
     "FlattenObservation",
     "NormalizeObservation",
