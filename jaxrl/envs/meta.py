@@ -233,8 +233,6 @@ def bernoulli_bandit(num_arms: int, num_pulls: int):
     return env, TrialParams(arms.default_params, num_pulls)
 
 
-
-
 def bandit_from_name(name: str):
     """``(env, params)`` for ``"BernoulliBandit-k<arms>-n<pulls>"``, or ``None``."""
     m = BANDIT_NAME.match(name)
