@@ -22,9 +22,10 @@ USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--o
        jaxrl evaluate DIR [--episodes N] [--perturb length=0.25:0.75] [--video] [--overwrite]
        jaxrl compare DIR DIR... [--normalize --reference ENV=SCORE] [--out PNG]
        jaxrl envs [NAME...]
+       jaxrl dataset make ENV --kind KIND --out PATH | jaxrl dataset info PATH
 `jaxrl train --help` lists the algorithms, `jaxrl train ALGO --help` every flag of one"""
 
-COMMANDS = ("train", "sweep", "evaluate", "compare", "envs")
+COMMANDS = ("train", "sweep", "evaluate", "compare", "envs", "dataset")
 
 
 class CLIError(Exception):
@@ -824,6 +825,10 @@ def main(argv: list[str] | None = None) -> int:
             return compare_command(rest)
         if command == "envs":
             return envs_command(rest)
+        if command == "dataset":
+            from jaxrl.datasets.cli import main as dataset_main
+
+            return dataset_main(rest)
         raise CLIError(unknown_name("command", command, COMMANDS))
     except (CLIError, ValueError, TypeError) as e:  # RunDirError, CheckpointError: ValueError
         return _fail(str(e))

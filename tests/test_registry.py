@@ -16,8 +16,34 @@ def spaces():
     return {"discrete": envs.make("CartPole-v1"), "continuous": envs.make("Pendulum-v1")}
 
 
+@pytest.fixture(scope="module")
+def datasets(spaces, tmp_path_factory):
+    """A small dataset of random arrays on each env, for learners that train on one."""
+    import numpy as np
+
+    from jaxrl.datasets import storage
+    from jaxrl.datasets.training import env_spaces
+
+    rng = np.random.default_rng(0)
+    paths = {}
+    for kind, (env, env_params) in spaces.items():
+        obs_space, act_space = env_spaces(env, env_params)
+        n, d = 300, obs_space["shape"][0]
+        if kind == "discrete":
+            actions = rng.integers(0, act_space["n"], n)
+        else:
+            actions = rng.uniform(-1, 1, (n, act_space["shape"][0])).astype(np.float32)
+        dones = np.arange(n) % 100 == 99
+        data = storage.Dataset(rng.normal(size=(n, d)).astype(np.float32), actions,
+                               rng.normal(size=n).astype(np.float32), dones, np.zeros(n, bool),
+                               rng.normal(size=(n, d)).astype(np.float32))  # fmt: skip
+        paths[kind] = tmp_path_factory.mktemp("datasets") / kind
+        storage.write(paths[kind], data, observation_space=obs_space, action_space=act_space)
+    return paths
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, spaces):
+def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, spaces, datasets):
     module = registry.algorithm(name)
     entry = registry.ALGORITHMS[name]
     hp_fields = set(module.HPARAMS._fields)
@@ -26,6 +52,8 @@ def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, space
         config = module.CONFIG()
         if name == "cmaes" and kind == "continuous":
             config = dataclasses.replace(config, episode_steps=200)
+        if hasattr(config, "dataset"):  # offline learners: a dataset of the env's spaces
+            config = dataclasses.replace(config, dataset=str(datasets[kind]))
         if handles:
             learner = module.make_learner(config, env, env_params)
             assert isinstance(learner, Learner)

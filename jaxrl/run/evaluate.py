@@ -1,8 +1,8 @@
-"""Episodes of a policy: the one evaluation loop, and saved runs re-run from their directory.
+"""Episodes of a policy: evaluation of saved runs, re-run from their directory.
 
-:func:`first_episode_returns` plays any :class:`~jaxrl.learner.Policy` (feed-forward,
-recurrent, a planner that reads env states, the random policy) in a batch of envs and
-returns each env's first episode's return; everything that scores a policy uses it.
+:func:`first_episode_returns` (from :mod:`jaxrl.episodes`, the one episode loop) plays any
+:class:`~jaxrl.learner.Policy` in a batch of envs and returns each env's first episode's
+return; everything that scores a policy uses it.
 """
 
 from __future__ import annotations
@@ -16,49 +16,10 @@ import numpy as np
 
 from jaxrl import envs as jenvs
 from jaxrl import learner as contract
-from jaxrl.learner import Learner, Policy
+from jaxrl.episodes import first_episode_returns, max_steps_of
+from jaxrl.learner import Learner
 from jaxrl.run import stats
 from jaxrl.run.results import RunDirError, load_policy
-
-
-def first_episode_returns(policy: Policy, params, venv, env_params, key, max_steps: int,
-                          greedy: bool = True):  # fmt: skip
-    """Return of the first episode of each of ``venv``'s copies, and whether it finished.
-
-    ``venv`` is a :func:`jaxrl.envs.stack` of ``N`` copies (``env_params`` batched if the
-    stack was built with ``batched_params``). The policy's carry starts from
-    ``init_carry(N)`` and is reset wherever an episode ends. Traceable.
-
-    Returns:
-      ``(returns [N], finished [N])``.
-    """
-    n = venv.num_envs
-    k_reset, k_run = jax.random.split(key)
-    obs, state = venv.reset(k_reset, env_params)
-    carry0 = policy.init_carry(n)
-
-    def body(loop, key):
-        obs, state, carry, first, done = loop
-        k_act, k_step = jax.random.split(key)
-        action, carry = policy.act(params, obs, k_act, carry, state, greedy)
-        obs, state, _, _, _, info = venv.step(k_step, state, action, env_params)
-        ended = info["returned_episode"]
-        first = jnp.where(ended & ~done, info["episode_return"], first)
-        carry = jax.tree.map(lambda c0, c: _where_rows(ended, c0, c), carry0, carry)
-        return (obs, state, carry, first, done | ended), None
-
-    init = (obs, state, carry0, jnp.zeros(n), jnp.zeros(n, bool))
-    (_, _, _, first, done), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
-    return first, done
-
-
-def _where_rows(rows: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a`` where ``rows [N]`` holds, else ``b`` (both ``[N, ...]``)."""
-    return jnp.where(jnp.reshape(rows, rows.shape + (1,) * (jnp.ndim(b) - 1)), a, b)
-
-
-def max_steps_of(env_params, default: int = 1000) -> int:
-    return int(getattr(env_params, "max_steps_in_episode", default))
 
 
 def make_evaluator(learner: Learner, *, episodes: int, greedy: bool, ranges: dict | None = None,
