@@ -253,3 +253,18 @@ def test_dataset_command_errors(args, message, capsys, tmp_path):
 def test_dataclass_fields_are_the_minari_fields():
     names = [f.name for f in dataclasses.fields(storage.Dataset)]
     assert names[:5] == ["observations", "actions", "rewards", "terminations", "truncations"]
+
+
+def test_minari_reads_what_jaxrl_writes(tmp_path):
+    minari = pytest.importorskip("minari")
+    d = toy(n_episodes=3, length=5, obs_dim=3, act_dim=1)
+    obs_space, act_space = spaces(act_dim=1)
+    write(tmp_path / "d", d, observation_space=obs_space, action_space=act_space)
+    m = minari.MinariDataset(str(tmp_path / "d" / "data"))
+    assert m.total_episodes == 3 and m.total_steps == 15
+    episodes = list(m.iterate_episodes())
+    np.testing.assert_array_equal(np.concatenate([e.actions for e in episodes]), d.actions)
+    np.testing.assert_array_equal(np.concatenate([e.rewards for e in episodes]), d.rewards)
+    np.testing.assert_array_equal(episodes[1].observations[:-1], d.observations[5:10])
+    np.testing.assert_array_equal(np.concatenate([e.terminations for e in episodes]),
+                                  d.terminations)  # fmt: skip
