@@ -35,6 +35,8 @@ ALGORITHMS: dict[str, Entry] = {
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
     "bc": Entry("jaxrl.agents.offline.bc", "both", "behaviour cloning (offline, --dataset)"),
+    "td3_bc": Entry("jaxrl.agents.offline.td3_bc", "continuous", "TD3+BC (offline, --dataset)"),
+    "iql": Entry("jaxrl.agents.offline.iql", "continuous", "IQL (offline, --dataset)"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",
