@@ -37,6 +37,7 @@ ALGORITHMS: dict[str, Entry] = {
     "bc": Entry("jaxrl.agents.offline.bc", "both", "behaviour cloning (offline, --dataset)"),
     "td3_bc": Entry("jaxrl.agents.offline.td3_bc", "continuous", "TD3+BC (offline, --dataset)"),
     "iql": Entry("jaxrl.agents.offline.iql", "continuous", "IQL (offline, --dataset)"),
+    "dt": Entry("jaxrl.agents.offline.dt", "both", "Decision Transformer (offline, --dataset)"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",
