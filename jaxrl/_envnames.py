@@ -13,7 +13,13 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import re
 from pathlib import Path
+
+# Bernoulli bandit trials (jaxrl.envs.meta): any k >= 2 arms and n >= 1 pulls are accepted;
+# the names listed are the RL² paper's table.
+BANDIT_NAME = re.compile(r"^BernoulliBandit-k(\d+)-n(\d+)$")
+BANDIT_NAMES = tuple(f"BernoulliBandit-k{k}-n{n}" for k in (2, 5, 10, 50) for n in (10, 100, 500))
 
 
 def _package_file(package: str, relative: str) -> Path | None:
@@ -80,4 +86,9 @@ def names() -> tuple[str, ...] | None:
         if found is None:
             return None
         optional += [f"{prefix}/{n}" for n in sorted(found)]
-    return tuple(gymnax + own + optional)
+    return tuple(gymnax + own + list(BANDIT_NAMES) + optional)
+
+
+def accepted(name: str, known: tuple[str, ...]) -> bool:
+    """Whether ``make`` takes ``name``: a listed name or a name of a pattern."""
+    return name in known or BANDIT_NAME.match(name) is not None

@@ -21,11 +21,12 @@ USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--o
        jaxrl sweep ALGO --env NAME --grid lr=1e-4,3e-4,1e-3 [--grid ...] [--seeds N] [flags]
        jaxrl evaluate DIR [--episodes N] [--perturb length=0.25:0.75] [--video] [--overwrite]
        jaxrl compare DIR DIR... [--normalize --reference ENV=SCORE] [--out PNG]
+       jaxrl demos DIR --out FILE [--episodes N] [--run I] [--stochastic]
        jaxrl envs [NAME...]
        jaxrl dataset make ENV --kind KIND --out PATH | jaxrl dataset info PATH
 `jaxrl train --help` lists the algorithms, `jaxrl train ALGO --help` every flag of one"""
 
-COMMANDS = ("train", "sweep", "evaluate", "compare", "envs", "dataset")
+COMMANDS = ("train", "sweep", "evaluate", "compare", "demos", "envs", "dataset")
 
 
 class CLIError(Exception):
@@ -277,7 +278,7 @@ def _check_env_name(name: str) -> None:
     from jaxrl._errors import unknown_name
 
     known = _envnames.names()
-    if known is not None and name not in known:
+    if known is not None and not _envnames.accepted(name, known):
         raise CLIError(unknown_name("env", name, known))
 
 
@@ -417,7 +418,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     wall = time.perf_counter() - t0
     metrics = res.output.metrics
     finals = np.where(res.diverged, np.nan, metrics["episode_return"][:, -1])
-    random_return = random_policy_return(env, env_params)
+    random_return = random_policy_return(learner.env, learner.env_params)  # what it trains on
     solved = SOLVED_THRESHOLDS.get(args.env)
     policy = saved_policies(learner, res.output.state)
     groups = finals.reshape(len(points), args.seeds)
@@ -825,6 +826,10 @@ def main(argv: list[str] | None = None) -> int:
             return compare_command(rest)
         if command == "envs":
             return envs_command(rest)
+        if command == "demos":
+            from jaxrl.run.demos import demos_command
+
+            return demos_command(rest)
         if command == "dataset":
             from jaxrl.datasets.cli import main as dataset_main
 

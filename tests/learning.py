@@ -54,7 +54,7 @@ SPECS = {
         Spec("sac_pendulum", "sac", "Pendulum-v1", {"total_steps": 8_000, "hidden": (64, 64)},
              -350.0, random_return=-1224.0),
         Spec("td3_pendulum", "td3", "Pendulum-v1",
-             {"total_steps": 8_000, "hidden": (64, 64), "batch_size": 128}, -600.0,
+             {"total_steps": 15_000, "hidden": (64, 64), "batch_size": 128}, -400.0,
              random_return=-1224.0),
         Spec("ddpg_pendulum", "ddpg", "Pendulum-v1",
              {"total_steps": 8_000, "hidden": (64, 64), "batch_size": 128}, -400.0,

@@ -96,7 +96,9 @@ def test_kill_and_resume_is_bit_identical(tmp_path, subprocess_env):
     deadline = time.time() + 300
     ckpt = run / "checkpoints"
     while time.time() < deadline:
-        steps = [p for p in ckpt.glob("[0-9]*")] if ckpt.exists() else []
+        # A finished checkpoint: its directory renamed from orbax's temporary name to the
+        # step number, with the commit marker inside.
+        steps = [p for p in ckpt.glob("[0-9]*") if p.name.isdigit()] if ckpt.exists() else []
         if any((p / "commit_success.txt").exists() for p in steps):
             break
         time.sleep(0.05)

@@ -169,6 +169,8 @@ def test_env_names_read_from_source_are_list_envs():
     from jaxrl import _envnames, envs
 
     assert list(_envnames.names()) == envs.list_envs()
+    assert _envnames.accepted("BernoulliBandit-k3-n7", _envnames.names())
+    assert not _envnames.accepted("BernoulliBandit-k3", _envnames.names())
 
 
 def test_hparam_errors_are_scalar_with_the_range(subprocess_env):
@@ -303,3 +305,19 @@ def test_grid_flags_repeat_or_take_several_axes(argv):
     fields = _fields.algorithm_fields("jaxrl.agents.onpolicy.ppo")
     args = tyro.cli(cli._args_type(fields, sweep=True)[0], args=argv)
     assert [s for group in args.grid for s in group] == ["lr=1,2", "gamma=0.9"]
+
+
+def test_train_rl2_on_bandit_trials_and_evaluate(tmp_path, subprocess_env):
+    """RL² from the command line: the random policy is measured on the trials the learner
+    plays (10 pulls of two arms: ~5 successes), and the saved recurrent policy re-runs."""
+    run = tmp_path / "rl2"
+    out = jaxrl("train", "rl2", "--env", "BernoulliBandit-k2-n10", "--seeds", "1",
+                "--total-steps", "1280", "--num-envs", "8", "--num-steps", "20",
+                "--num-minibatches", "2", "--core-size", "8", "--head", "8", "--chunks", "2",
+                "--out", str(run), env=subprocess_env)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert 4.0 < summary["random_return"] < 6.0
+    ev = jaxrl("evaluate", str(run), "--episodes", "8", env=subprocess_env)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert 0.0 <= json.loads((run / "evaluation.json").read_text())["greedy"]["mean"] <= 10.0

@@ -7,11 +7,26 @@ import functools
 import gymnax
 
 from jaxrl._errors import unknown_name
-from jaxrl.envs import adapters, perturb
+from jaxrl.envs import adapters, meta, perturb
+from jaxrl.envs.boat_race import BoatRace
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
+from jaxrl.envs.wrappers import MaskObservation
 
-# jaxrl's own envs (gymnax protocol) for tasks gymnax lacks.
-OWN_ENVS = {"CartPoleSwingUp-v0": CartPoleSwingUp}
+
+def _masked(name: str, keep: tuple[int, ...]):
+    return lambda: MaskObservation(gymnax.make(name)[0], keep)
+
+
+# jaxrl's own envs (gymnax protocol) for tasks gymnax lacks: name -> a function making the env
+# (its default params are ``env.default_params``). The partially observed ones show only
+# positions: CartPole (x, theta) without (x_dot, theta_dot), Pendulum (cos, sin) without the
+# angular velocity.
+OWN_ENVS = {
+    "CartPoleSwingUp-v0": CartPoleSwingUp,
+    "CartPoleNoVel-v1": _masked("CartPole-v1", (0, 2)),
+    "PendulumNoVel-v1": _masked("Pendulum-v1", (0, 1)),
+    "BoatRace-v0": BoatRace,
+}
 
 # gymnax envs that fetch data over the network on construction.
 _NEEDS_DOWNLOAD = {"MNISTBandit-bsuite"}
@@ -32,7 +47,7 @@ def _optional_names(prefix: str) -> tuple[str, ...]:
 
 def list_envs(include_optional: bool = True) -> list[str]:
     """All env names ``make`` accepts."""
-    names = gymnax_names() + list(OWN_ENVS)
+    names = gymnax_names() + list(OWN_ENVS) + list(meta.BANDIT_NAMES)
     if include_optional:
         names += list(_optional_names("brax")) + list(_optional_names("playground"))
     return names
@@ -42,8 +57,10 @@ def make(name: str, **overrides):
     """Creates an env and its default params.
 
     Args:
-      name: a gymnax id (``"CartPole-v1"``), ``"brax/<name>"`` (MJX backend unless
-        ``backend=`` is given) or ``"playground/<Name>"`` (dm_control suite, JAX impl).
+      name: a gymnax id (``"CartPole-v1"``), one of jaxrl's own (``OWN_ENVS``; a bandit
+        trial ``"BernoulliBandit-k<arms>-n<pulls>"``, :mod:`jaxrl.envs.meta`),
+        ``"brax/<name>"`` (MJX backend unless ``backend=`` is given) or
+        ``"playground/<Name>"`` (dm_control suite, JAX impl).
       **overrides: for gymnax, env params fields (``length=0.75``), with derived fields kept
         consistent; for brax, ``backend``/``episode_length`` and env kwargs; for Playground,
         ``episode_length`` and config overrides.
@@ -66,6 +83,8 @@ def make(name: str, **overrides):
     if name in OWN_ENVS:
         env = OWN_ENVS[name]()
         params = env.default_params
+    elif meta.BANDIT_NAME.match(name):
+        env, params = meta.bandit_from_name(name)
     elif name not in gymnax.registered_envs:
         raise ValueError(unknown_name("env", name, list_envs()))
     else:

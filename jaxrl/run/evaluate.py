@@ -1,8 +1,10 @@
 """Episodes of a policy: evaluation of saved runs, re-run from their directory.
 
-:func:`first_episode_returns` (from :mod:`jaxrl.episodes`, the one episode loop) plays any
-:class:`~jaxrl.learner.Policy` in a batch of envs and returns each env's first episode's
-return; everything that scores a policy uses it.
+:func:`play` (from :mod:`jaxrl.episodes`, the one episode loop) plays any
+:class:`~jaxrl.learner.Policy` (feed-forward, recurrent, return-conditioned, a planner that
+reads env states, the random policy) in a batch of envs and records each step;
+:func:`first_episode_returns` gives each env's first episode's return from it, and everything
+that scores a policy uses that.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from jaxrl import envs as jenvs
 from jaxrl import learner as contract
-from jaxrl.episodes import first_episode_returns, max_steps_of
+from jaxrl.episodes import Steps, first_episode_returns, max_steps_of, play  # noqa: F401
 from jaxrl.learner import Learner
 from jaxrl.run import stats
 from jaxrl.run.results import RunDirError, load_policy
