@@ -25,9 +25,11 @@ from jaxrl.run.results import RunDirError, load_policy
 
 
 def make_evaluator(learner: Learner, *, episodes: int, greedy: bool, ranges: dict | None = None,
-                   env_params=None, max_steps: int | None = None):  # fmt: skip
+                   env_params=None, max_steps: int | None = None,
+                   per_episode: bool = False):  # fmt: skip
     """A jitted ``evaluate(params, key) -> [runs]``: the mean undiscounted return of each run's
-    policy over ``episodes`` episodes (see :func:`evaluate_params`)."""
+    policy over ``episodes`` episodes (see :func:`evaluate_params`); with ``per_episode``,
+    every episode's return, ``[runs, episodes]``."""
     env = learner.env
     env_params = learner.env_params if env_params is None else env_params
     venv = jenvs.stack(env, env_params, episodes, batched_params=True)
@@ -43,7 +45,7 @@ def make_evaluator(learner: Learner, *, episodes: int, greedy: bool, ranges: dic
                                  env_params)  # fmt: skip
         first, _ = first_episode_returns(learner.policy, p, venv, batch, k_run, max_steps,
                                          greedy)  # fmt: skip
-        return first.mean()
+        return first if per_episode else first.mean()
 
     @jax.jit
     def evaluate(params, key):
