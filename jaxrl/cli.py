@@ -23,9 +23,10 @@ USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--o
        jaxrl compare DIR DIR... [--normalize --reference ENV=SCORE] [--out PNG]
        jaxrl demos DIR --out FILE [--episodes N] [--run I] [--stochastic]
        jaxrl envs [NAME...]
+       jaxrl dataset make ENV --kind KIND --out PATH | jaxrl dataset info PATH
 `jaxrl train --help` lists the algorithms, `jaxrl train ALGO --help` every flag of one"""
 
-COMMANDS = ("train", "sweep", "evaluate", "compare", "demos", "envs")
+COMMANDS = ("train", "sweep", "evaluate", "compare", "demos", "envs", "dataset")
 
 
 class CLIError(Exception):
@@ -840,6 +841,10 @@ def main(argv: list[str] | None = None) -> int:
             from jaxrl.run.demos import demos_command
 
             return demos_command(rest)
+        if command == "dataset":
+            from jaxrl.datasets.cli import main as dataset_main
+
+            return dataset_main(rest)
         raise CLIError(unknown_name("command", command, COMMANDS))
     except (CLIError, ValueError, TypeError) as e:  # RunDirError, CheckpointError: ValueError
         return _fail(str(e))

@@ -218,6 +218,10 @@ class OffPolicyAgent(NamedTuple):
     ``init_carry``'s where its episode ended. The trained policy keeps it as its carry
     (``Policy(act, init_carry)``, reset by the evaluation loop at episode ends), ``act``
     then taking it last and returning ``(actions, carry)`` too.
+    ``value(params, agent_state, obs [B, D]) -> [B]``, if given: the critics' estimate of the
+    greedy policy's value at ``obs`` (``Q(s, mode pi(s))``, the minimum over twin critics),
+    for diagnostics (an offline learner reports it at the dataset's first states, to set
+    against the return the policy really gets: extrapolation error).
     """
 
     init: Callable
@@ -226,6 +230,7 @@ class OffPolicyAgent(NamedTuple):
     act: Callable
     metric_names: tuple[str, ...]
     save: Callable = lambda params: params
+    value: Callable | None = None
     extras: Callable | None = None
     explore_carry: Callable | None = None
 
