@@ -36,6 +36,11 @@ ALGORITHMS: dict[str, Entry] = {
     "rl2": Entry("jaxrl.agents.memory.rl2", "both", "RL², recurrent PPO across trials"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
+    "ppo_rnd": Entry("jaxrl.agents.exploration.ppo_rnd", "both", "PPO + RND curiosity bonus"),
+    "ppo_icm": Entry("jaxrl.agents.exploration.ppo_icm", "both", "PPO + ICM curiosity bonus"),
+    "bootdqn": Entry(
+        "jaxrl.agents.exploration.bootdqn", "discrete", "bootstrapped DQN, randomized priors"
+    ),
     "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
     "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
     "bc": Entry("jaxrl.agents.offline.bc", "both", "behaviour cloning (offline, --dataset)"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 
 import gymnax
+from gymnax.environments.bsuite.deep_sea import DeepSea
 
 from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, meta, perturb
 from jaxrl.envs.boat_race import BoatRace
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
+from jaxrl.envs.noisy_tv import NoisyTV
 from jaxrl.envs.wrappers import MaskObservation
 
 
@@ -26,6 +28,18 @@ OWN_ENVS = {
     "CartPoleNoVel-v1": _masked("CartPole-v1", (0, 2)),
     "PendulumNoVel-v1": _masked("Pendulum-v1", (0, 1)),
     "BoatRace-v0": BoatRace,
+    "NoisyTV-v0": NoisyTV,
+    # DeepSea (Osband et al. 2020) of N x N: gymnax's DeepSea-bsuite is N = 8 only. Its
+    # params keep gymnax's defaults: deterministic moves, the action that goes right drawn per
+    # cell once (randomize_actions; 0 makes it always action 1), a cost 0.01 / N per right move.
+    "DeepSea-N4": functools.partial(DeepSea, 4),
+    "DeepSea-N6": functools.partial(DeepSea, 6),
+    "DeepSea-N10": functools.partial(DeepSea, 10),
+    "DeepSea-N12": functools.partial(DeepSea, 12),
+    "DeepSea-N16": functools.partial(DeepSea, 16),
+    "DeepSea-N20": functools.partial(DeepSea, 20),
+    "DeepSea-N30": functools.partial(DeepSea, 30),
+    "DeepSea-N40": functools.partial(DeepSea, 40),
 }
 
 # gymnax envs that fetch data over the network on construction.

@@ -177,7 +177,8 @@ def replay_learner(config: OfflineConfig, env, env_params, prepared: Prepared,
 
     def update(state: OfflineState, hp, env_params, data):
         key, k_train, k_eval = jax.random.split(state.key, 3)
-        transitions = offpolicy.Transition(**{k: data[k] for k in offpolicy.Transition._fields})
+        fields = [k for k in offpolicy.Transition._fields if k in data]  # no agent extras
+        transitions = offpolicy.Transition(**{k: data[k] for k in fields})
         progress = state.grad_steps / total
         params, agent_state, _, grad_steps, metrics = offpolicy.train_phase(
             replay, state.params, state.agent, buffers.full_state(transitions),

@@ -143,6 +143,7 @@ class Transition(NamedTuple):
     terminated: jax.Array
     done: jax.Array
     next_obs: jax.Array
+    extras: Any = ()  # what the agent stores with each transition (OffPolicyAgent.extras)
 
 
 class NStep(NamedTuple):
@@ -157,6 +158,7 @@ class NStep(NamedTuple):
     bootstrap_discount: jax.Array  # [B]
     next_obs: jax.Array  # [B, obs_dim]
     weights: jax.Array  # [B] importance weights (0 for invalid samples)
+    extras: Any = ()  # [B, ...] the agent's extras stored with each sample's first step
 
 
 def n_step_batch(items: Transition, weights: jax.Array, gamma) -> NStep:
@@ -166,7 +168,8 @@ def n_step_batch(items: Transition, weights: jax.Array, gamma) -> NStep:
         items.reward.astype(jnp.float32), discount, items.done
     )
     next_obs = jnp.take_along_axis(items.next_obs, k[:, None, None], axis=1)[:, 0]
-    return NStep(items.obs[:, 0], items.action[:, 0], partial, boot, next_obs, weights)
+    extras = jax.tree.map(lambda x: x[:, 0], items.extras)
+    return NStep(items.obs[:, 0], items.action[:, 0], partial, boot, next_obs, weights, extras)
 
 
 def td_loss_mean(weights: jax.Array, per_sample: jax.Array) -> jax.Array:
@@ -206,6 +209,15 @@ class OffPolicyAgent(NamedTuple):
     ``act(saved, obs [N, D], key, greedy) -> actions [N, ...]`` in the agent's action units
     (``[-1, 1]`` for continuous actions).
     ``metric_names``: the keys of ``update``'s metrics.
+    ``extras`` (optional): ``(key, num_envs) -> pytree [num_envs, ...]`` drawn at every env
+    step and stored with its transitions (bootstrapped DQN's bootstrap masks); a sampled
+    batch carries each sample's in ``NStep.extras``.
+    ``explore_carry`` (optional): ``init_carry(num_envs) -> pytree [num_envs, ...]``, a
+    per-env exploration state (a head sampled per episode). With it, ``explore`` takes it
+    last and returns ``(actions, carry)``; the loop resets an env's carry to
+    ``init_carry``'s where its episode ended. The trained policy keeps it as its carry
+    (``Policy(act, init_carry)``, reset by the evaluation loop at episode ends), ``act``
+    then taking it last and returning ``(actions, carry)`` too.
     ``value(params, agent_state, obs [B, D]) -> [B]``, if given: the critics' estimate of the
     greedy policy's value at ``obs`` (``Q(s, mode pi(s))``, the minimum over twin critics),
     for diagnostics (an offline learner reports it at the dataset's first states, to set
@@ -219,6 +231,8 @@ class OffPolicyAgent(NamedTuple):
     metric_names: tuple[str, ...]
     save: Callable = lambda params: params
     value: Callable | None = None
+    extras: Callable | None = None
+    explore_carry: Callable | None = None
 
 
 @struct.dataclass
@@ -232,6 +246,7 @@ class OffPolicyState:
     env_steps: jax.Array
     grad_steps: jax.Array
     last_return: jax.Array
+    explore_carry: Any = ()  # per-env exploration state (OffPolicyAgent.explore_carry)
 
 
 class Loop(NamedTuple):
@@ -256,8 +271,9 @@ def make_buffer(cfg: OffPolicyConfig) -> buffers.ReplayBuffer:
                 storage_dtype=STORAGE_DTYPES[cfg.storage_dtype])  # fmt: skip
 
 
-def example_transition(obs_dim: int, spec: ActionSpec) -> Transition:
-    """One unbatched transition of zeros (a buffer's ``init`` reads shapes and dtypes)."""
+def example_transition(obs_dim: int, spec: ActionSpec, extras=()) -> Transition:
+    """One unbatched transition of zeros (a buffer's ``init`` reads shapes and dtypes);
+    ``extras`` an unbatched example of the agent's extras."""
     a_shape = () if spec.discrete else (spec.dim,)
     a_dtype = jnp.int32 if spec.discrete else jnp.float32
     return Transition(
@@ -267,6 +283,7 @@ def example_transition(obs_dim: int, spec: ActionSpec) -> Transition:
         terminated=jnp.zeros((), bool),
         done=jnp.zeros((), bool),
         next_obs=jnp.zeros((obs_dim,)),
+        extras=extras,
     )
 
 
@@ -278,15 +295,30 @@ def env_step(loop: Loop, state: OffPolicyState, prepared_t, key, hp, env_params)
     cfg, spec = loop.cfg, loop.spec
     k_explore, k_random = jax.random.split(key)
     progress = state.env_steps / cfg.total_steps
-    explore = loop.agent.explore(state.params, state.agent, state.obs, k_explore, progress, hp)
+    agent = loop.agent
+    if agent.explore_carry is None:
+        explore = agent.explore(state.params, state.agent, state.obs, k_explore, progress, hp)
+        carry = state.explore_carry
+    else:
+        explore, carry = agent.explore(state.params, state.agent, state.obs, k_explore,
+                                       progress, hp, state.explore_carry)  # fmt: skip
     warmup = state.env_steps < cfg.learning_starts
     action = jnp.where(warmup, spec.random(k_random, cfg.num_envs), explore)
     next_obs, env_state, reward, terminated, truncated, info = loop.venv.step_prepared(
         prepared_t, state.env_state, spec.to_env(action), env_params
     )
-    tr = Transition(state.obs, action, reward, terminated, terminated | truncated,
-                    info["final_observation"])  # fmt: skip
+    done = terminated | truncated
+    extras = () if agent.extras is None else agent.extras(jax.random.fold_in(key, 1), cfg.num_envs)
+    tr = Transition(state.obs, action, reward, terminated, done, info["final_observation"],
+                    extras)  # fmt: skip
+    if agent.explore_carry is not None:
+        fresh = agent.explore_carry(cfg.num_envs)
+        carry = jax.tree.map(
+            lambda f, c: jnp.where(done.reshape(done.shape + (1,) * (c.ndim - 1)), f, c),
+            fresh, carry,
+        )  # fmt: skip
     state = state.replace(
+        explore_carry=carry,
         buffer=loop.buffer.add(state.buffer, tr),
         env_state=env_state,
         obs=next_obs,
@@ -384,7 +416,12 @@ def make_learner(config: OffPolicyConfig, env, env_params, agent: OffPolicyAgent
     venv = jenvs.stack(env, env_params, cfg.num_envs, clip_actions=False)
     obs_dim = venv.observation_space(env_params).shape[0]
     loop = Loop(cfg, agent, spec, venv, make_buffer(cfg), gamma_of)
-    example = example_transition(obs_dim, spec)
+    extras = () if agent.extras is None else jax.tree.map(
+        lambda x: jnp.zeros(x.shape[1:], x.dtype),
+        jax.eval_shape(lambda key: agent.extras(key, cfg.num_envs), jax.random.key(0)),
+    )  # fmt: skip
+    example = example_transition(obs_dim, spec, extras)
+    no_carry = agent.explore_carry is None
 
     def init(key, hp, env_params, data) -> OffPolicyState:
         k_init, k_reset, k_run = jax.random.split(key, 3)
@@ -394,17 +431,30 @@ def make_learner(config: OffPolicyConfig, env, env_params, agent: OffPolicyAgent
         return OffPolicyState(params=params, agent=agent_state,
                               buffer=loop.buffer.init(example), env_state=env_state, obs=obs,
                               key=k_run, env_steps=zero, grad_steps=zero,
-                              last_return=jnp.zeros((), jnp.float32))  # fmt: skip
+                              last_return=jnp.zeros((), jnp.float32),
+                              explore_carry=() if no_carry else agent.explore_carry(
+                                  cfg.num_envs))  # fmt: skip
 
-    def act(saved, obs, key, carry, env_state, greedy: bool):
-        return spec.to_env(agent.act(saved, obs, key, greedy)), carry
+    if no_carry:
+
+        def act(saved, obs, key, carry, env_state, greedy: bool):
+            return spec.to_env(agent.act(saved, obs, key, greedy)), carry
+
+        policy = Policy(act)
+    else:  # the policy keeps the exploration carry too: agent.act takes and returns it
+
+        def act(saved, obs, key, carry, env_state, greedy: bool):
+            action, carry = agent.act(saved, obs, key, greedy, carry)
+            return spec.to_env(action), carry
+
+        policy = Policy(act, agent.explore_carry)
 
     return Learner(
         config=cfg,
         hparams=hparams,
         init=init,
         update=lambda state, hp, env_params, data: update(loop, state, hp, env_params),
-        policy=Policy(act),
+        policy=policy,
         save=lambda state: agent.save(state.params),
         num_updates=cfg.num_updates,
         steps_per_update=cfg.log_every,

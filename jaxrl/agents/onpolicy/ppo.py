@@ -305,13 +305,27 @@ def learn(net: ActorCritic, cfg: PPOConfig, params, opt_state, traj: Transition,
     :func:`advantages`, then :func:`sgd_epochs` on shuffles drawn from ``key``
     -> ``(params, opt_state, mean losses [5])``."""
     adv, target = advantages(net, params, traj, hp)
-    n = cfg.batch_size
     batch = Batch(traj.obs, traj.action, traj.log_prob, traj.value, adv, target)
+    return learn_batch(net, cfg, params, opt_state, batch, hp, key)
+
+
+def learn_batch(net, cfg: PPOConfig, params, opt_state, batch: Batch, hp, key):
+    """:func:`sgd_epochs` on a rollout's :class:`Batch` ``[T, E, ...]`` (its advantages and
+    targets already computed), shuffled once per epoch by permutations drawn from ``key``
+    -> ``(params, opt_state, mean losses [5])``. Learners with their own advantages (two
+    value heads, intrinsic rewards) share PPO's epochs through it."""
+    n = cfg.batch_size
     batch = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), batch)
-    perms = jax.vmap(lambda k: jax.random.permutation(k, n))(
+    perms = epoch_permutations(cfg, key)
+    return sgd_epochs(net, cfg, make_optimizer(cfg, hp), params, opt_state, batch, perms, hp)
+
+
+def epoch_permutations(cfg: PPOConfig, key):
+    """One shuffle of the ``batch_size`` samples per epoch ``[update_epochs, batch_size]``."""
+    n = cfg.batch_size
+    return jax.vmap(lambda k: jax.random.permutation(k, n))(
         jax.random.split(key, cfg.update_epochs)
     )
-    return sgd_epochs(net, cfg, make_optimizer(cfg, hp), params, opt_state, batch, perms, hp)
 
 
 def update(net: ActorCritic, cfg: PPOConfig, venv, state: PPOState, hp: PPOHParams, env_params):
