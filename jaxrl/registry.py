@@ -34,6 +34,7 @@ ALGORITHMS: dict[str, Entry] = {
     "ddpg": Entry("jaxrl.agents.offpolicy.ddpg", "continuous", "DDPG"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
+    "option_critic": Entry("jaxrl.agents.hierarchical.option_critic", "discrete", "options"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",

@@ -9,9 +9,13 @@ import gymnax
 from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, perturb
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
+from jaxrl.envs.fourrooms import FourRooms
 
 # jaxrl's own envs (gymnax protocol) for tasks gymnax lacks.
-OWN_ENVS = {"CartPoleSwingUp-v0": CartPoleSwingUp}
+OWN_ENVS = {
+    "CartPoleSwingUp-v0": CartPoleSwingUp,
+    "FourRooms-v0": FourRooms,
+}
 
 # gymnax envs that fetch data over the network on construction.
 _NEEDS_DOWNLOAD = {"MNISTBandit-bsuite"}
