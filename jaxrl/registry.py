@@ -35,6 +35,7 @@ ALGORITHMS: dict[str, Entry] = {
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
     "option_critic": Entry("jaxrl.agents.hierarchical.option_critic", "discrete", "options"),
+    "hiro": Entry("jaxrl.agents.hierarchical.hiro", "continuous", "HIRO: subgoals on TD3"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",

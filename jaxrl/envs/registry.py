@@ -10,11 +10,13 @@ from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, perturb
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
 from jaxrl.envs.fourrooms import FourRooms
+from jaxrl.envs.pointmaze import PointMaze
 
 # jaxrl's own envs (gymnax protocol) for tasks gymnax lacks.
 OWN_ENVS = {
     "CartPoleSwingUp-v0": CartPoleSwingUp,
     "FourRooms-v0": FourRooms,
+    "PointMaze-v0": PointMaze,
 }
 
 # gymnax envs that fetch data over the network on construction.
