@@ -32,6 +32,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--total-steps", type=int, default=500_000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="never start learning: the env, exploration and replay alone",
+    )
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
 
@@ -42,7 +47,10 @@ def main() -> None:
     from jaxrl.run import run_seeds
 
     env, params = envs.make("CartPole-v1")
-    cfg = dqn.DQNConfig(**config_kwargs(args.total_steps))
+    kwargs = config_kwargs(args.total_steps)
+    if args.no_train:
+        kwargs["learning_starts"] = args.total_steps
+    cfg = dqn.DQNConfig(**kwargs)
     hp = dqn.DQNHParams(lr=2.5e-4, gamma=0.99, tau=1.0, eps_start=1.0, eps_end=0.05,
                         eps_fraction=250_000 / args.total_steps, max_grad_norm=1e9)  # fmt: skip
     learner = dqn.make_learner(cfg, env, params)
@@ -56,6 +64,7 @@ def main() -> None:
         "compile_s": round(res.compile_s, 3),
         "run_s": round(res.run_s, 3),
         "sps": round(args.seeds * steps / res.run_s),
+        "us_per_vector_step": round(res.run_s / (steps / cfg.num_envs) * 1e6, 1),
         "final_return_mean": float(np.mean(final)),
         "solved": int(np.sum(final >= 475)),
         "diverged": int(res.diverged.sum()),

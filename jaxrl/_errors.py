@@ -12,6 +12,10 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 
+class JaxrlWarning(UserWarning):
+    """A warning of jaxrl's own (the command line prints these on one line)."""
+
+
 def unknown_name(kind: str, name: str, options: Iterable[str]) -> str:
     """Returns an error message for an unknown ``name``, suggesting close matches."""
     options = sorted(options)

@@ -32,10 +32,14 @@ ALGORITHMS: dict[str, Entry] = {
     "sac_discrete": Entry("jaxrl.agents.offpolicy.sac_discrete", "discrete", "SAC, categorical"),
     "td3": Entry("jaxrl.agents.offpolicy.td3", "continuous", "TD3"),
     "ddpg": Entry("jaxrl.agents.offpolicy.ddpg", "continuous", "DDPG"),
+    "ppo_rnn": Entry("jaxrl.agents.memory.ppo_rnn", "both", "recurrent PPO, GRU or LSTM core"),
+    "rl2": Entry("jaxrl.agents.memory.rl2", "both", "RL², recurrent PPO across trials"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
     "option_critic": Entry("jaxrl.agents.hierarchical.option_critic", "discrete", "options"),
     "hiro": Entry("jaxrl.agents.hierarchical.hiro", "continuous", "HIRO: subgoals on TD3"),
+    "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
+    "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",
@@ -83,8 +87,17 @@ def learner_from_run(run_dir: str | Path):
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise RunDirError(f"{path}: not found (is {run_dir} a jaxrl run directory?)")
-    saved = json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RunDirError(f"{path}: not valid JSON ({e})") from None
+    env_params = saved.get("env_params") or {}
+    if not (isinstance(saved, dict) and isinstance(saved.get("algo"), str)
+            and isinstance(saved.get("env"), str) and isinstance(saved.get("config"), dict)
+            and isinstance(env_params, dict)
+            and all(isinstance(v, int | float) for v in env_params.values())):  # fmt: skip
+        raise RunDirError(f"{path}: not a jaxrl run's config (algo, env, config, env_params)")
     module = algorithm(saved["algo"])
     config = config_from_dict(module.CONFIG, saved["config"])
-    env, env_params = envs.make(saved["env"], **saved.get("env_params", {}))
+    env, env_params = envs.make(saved["env"], **env_params)
     return module.make_learner(config, env, env_params)

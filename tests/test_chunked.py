@@ -18,8 +18,9 @@ from jaxrl import envs
 from jaxrl.agents.onpolicy import ppo
 from jaxrl.learner import Learner, Policy
 from jaxrl.run import run_seeds
-from jaxrl.run.chunked import CheckpointError, chunk_size, run_chunked
+from jaxrl.run.chunked import CheckpointError, CheckpointWarning, chunk_size, run_chunked
 from jaxrl.run.results import params_sha256
+from jaxrl.run.resume import check_resumable, write_meta
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,9 @@ def test_kill_and_resume_is_bit_identical(tmp_path, subprocess_env):
     deadline = time.time() + 300
     ckpt = run / "checkpoints"
     while time.time() < deadline:
-        steps = [p for p in ckpt.glob("[0-9]*")] if ckpt.exists() else []
+        # A finished checkpoint: its directory renamed from orbax's temporary name to the
+        # step number, with the commit marker inside.
+        steps = [p for p in ckpt.glob("[0-9]*") if p.name.isdigit()] if ckpt.exists() else []
         if any((p / "commit_success.txt").exists() for p in steps):
             break
         time.sleep(0.05)
@@ -118,15 +121,58 @@ def test_resume_without_checkpoint_is_a_one_line_error(tmp_path, subprocess_env)
     assert out.returncode == 2 and "no checkpoint" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_corrupt_checkpoint_is_an_error_naming_it(train, tmp_path):
-    hp = ppo.PPOHParams()
-    ckpt = tmp_path / "c"
-    run_chunked(train, 2, hp, chunk_updates=40, progress=False, checkpoint_dir=ckpt,
-                run_fingerprint="a")  # fmt: skip
-    latest = max((p for p in ckpt.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    for f in latest.rglob("*"):
+def _steps(ckpt):
+    return sorted((p for p in ckpt.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def _damage(step_dir):
+    for f in step_dir.rglob("*"):
         if f.is_file() and f.name != "commit_success.txt":
             f.write_bytes(b"\0garbage")
-    with pytest.raises(CheckpointError, match=str(latest)):
-        run_chunked(train, 2, hp, chunk_updates=40, progress=False, checkpoint_dir=ckpt,
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_last_intact_one(train, tmp_path):
+    hp = ppo.PPOHParams()
+    want = run_chunked(train, 2, hp, chunk_updates=20, progress=False)
+    ckpt = tmp_path / "c"
+    run_chunked(train, 2, hp, chunk_updates=20, progress=False, checkpoint_dir=ckpt,
+                run_fingerprint="a")  # fmt: skip
+    previous, latest = _steps(ckpt)  # chunks 3 and 4 of 4 (orbax keeps two)
+    _damage(latest)
+    lines = []
+    with pytest.warns(CheckpointWarning, match=str(latest)):
+        got = run_chunked(train, 2, hp, chunk_updates=20, progress=False, checkpoint_dir=ckpt,
+                          resume=True, run_fingerprint="a", log=lines.append)  # fmt: skip
+    assert lines == [f"resuming from {previous}: chunk 3 of 4 done (60 of 80 updates, "
+                     "15,360 env steps per run)"]  # fmt: skip
+    assert params_sha256(got.output.state) == params_sha256(want.output.state)
+    np.testing.assert_array_equal(got.output.metrics["loss"], want.output.metrics["loss"])
+    # steps/s counts what ran in this call: one chunk
+    assert got.updates_run == 20 and got.resumed_from == 60
+    assert (ckpt / f"{latest.name}.damaged").is_dir() and latest.is_dir()  # written again
+
+    for step in _steps(ckpt):
+        _damage(step)
+    with pytest.raises(CheckpointError, match="no intact checkpoint") as e:
+        run_chunked(train, 2, hp, chunk_updates=20, progress=False, checkpoint_dir=ckpt,
                     resume=True, run_fingerprint="a")  # fmt: skip
+    assert str(previous) in str(e.value) and str(latest) in str(e.value)
+
+
+def test_resume_names_every_differing_field_before_compiling(tmp_path):
+    fields = {"algo": "ppo", "env": "CartPole-v1", "env_params": {}, "seed": 0, "seeds": 2,
+              "points": [{}], "config": {"num_envs": 8, "hidden": (64, 64)},
+              "hparams": {"lr": 1e-3, "gamma": 0.99}}  # fmt: skip
+    write_meta(tmp_path, fields, 10)
+    check_resumable(tmp_path, dict(fields), 10)  # the same run
+    other = {**fields, "seeds": 4, "config": {"num_envs": 16, "hidden": (64, 64)},
+             "hparams": {"lr": 3e-3, "gamma": 0.99}}  # fmt: skip
+    with pytest.raises(CheckpointError) as e:
+        check_resumable(tmp_path, other, 10)
+    message = str(e.value)
+    for part in ("lr: 0.001 in the checkpoint, 0.003 now", "num_envs: 8 in the checkpoint, 16 now",
+                 "seeds: 2 in the checkpoint, 4 now"):  # fmt: skip
+        assert part in message, message
+    assert "gamma" not in message and "hidden" not in message
+    with pytest.raises(CheckpointError, match="chunks: 10 in the checkpoint, 20 now"):
+        check_resumable(tmp_path, fields, 20)

@@ -19,6 +19,19 @@ def _lqr_problem(seed=0, n=4, m=2, horizon=20):
     return A, B, Q, R, Qf, x0
 
 
+def _lqr_functions(A, B, Q, R, Qf, horizon):
+    """``dynamics(x, u, t)`` and ``cost(x, u, t)`` of the LQR problem, for iLQR."""
+
+    def dynamics(x, u, t):
+        return jnp.asarray(A) @ x + jnp.asarray(B) @ u
+
+    def cost(x, u, t):
+        running = 0.5 * x @ jnp.asarray(Q) @ x + 0.5 * u @ jnp.asarray(R) @ u
+        return jnp.where(t == horizon, 0.5 * x @ jnp.asarray(Qf) @ x, running)
+
+    return dynamics, cost
+
+
 def _riccati(A, B, Q, R, Qf, x0, horizon):
     """Finite-horizon discrete LQR by the Riccati recursion in float64 numpy."""
     P, gains = Qf, []
@@ -38,13 +51,7 @@ def test_ilqr_equals_riccati_lqr_in_one_iteration():
     A, B, Q, R, Qf, x0 = _lqr_problem(horizon=horizon)
     xs_ref, us_ref = _riccati(A, B, Q, R, Qf, x0, horizon)
     with jax.enable_x64(True):
-
-        def dynamics(x, u, t):
-            return jnp.asarray(A) @ x + jnp.asarray(B) @ u
-
-        def cost(x, u, t):
-            running = 0.5 * x @ jnp.asarray(Q) @ x + 0.5 * u @ jnp.asarray(R) @ u
-            return jnp.where(t == horizon, 0.5 * x @ jnp.asarray(Qf) @ x, running)
+        dynamics, cost = _lqr_functions(A, B, Q, R, Qf, horizon)
 
         solve = jax.jit(lambda x0: ilqr(cost, dynamics, x0, jnp.zeros((horizon, 2)), maxiter=1))
         res = solve(jnp.asarray(x0))
@@ -92,13 +99,7 @@ def test_box_constrained_ilqr_equals_a_qp_solver():
     us_ref = ref.x.reshape(horizon, m)
     assert np.sum(np.isclose(np.abs(us_ref), hi)) >= 10  # many bounds are active
     with jax.enable_x64(True):
-
-        def dynamics(x, u, t):
-            return jnp.asarray(A) @ x + jnp.asarray(B) @ u
-
-        def cost(x, u, t):
-            running = 0.5 * x @ jnp.asarray(Q) @ x + 0.5 * u @ jnp.asarray(R) @ u
-            return jnp.where(t == horizon, 0.5 * x @ jnp.asarray(Qf) @ x, running)
+        dynamics, cost = _lqr_functions(A, B, Q, R, Qf, horizon)
 
         res = jax.jit(lambda x0: ilqr(cost, dynamics, x0, jnp.zeros((horizon, m)),
                                       u_lower=jnp.full(m, lo), u_upper=jnp.full(m, hi),

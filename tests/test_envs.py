@@ -166,3 +166,23 @@ def test_packing_round_trips_every_leaf_type_exactly():
 
 def _raw(x):
     return jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
+
+def test_union_of_ranges_covers_both_intervals_and_nothing_between():
+    """Packer et al. 2018's extreme pole lengths [0.05, 0.25] U [0.75, 1.0]: every draw lies in
+    one of the two intervals, each gets a share proportional to its length, and the gap
+    between them (the "random" range) is never drawn."""
+    env, p = envs.make("CartPole-v1")
+    ranges = envs.parse_ranges("length=0.05:0.25|0.75:1.0,masspole=0.01:0.05|0.5:1.0")
+    assert ranges["length"] == ((0.05, 0.25), (0.75, 1.0))
+    keys = jax.random.split(jax.random.key(0), 4000)
+    batch = jax.vmap(envs.sample_params, (0, None, None))(keys, p, ranges)
+    length = np.asarray(batch.length)
+    low, high = (length >= 0.05) & (length <= 0.25), (length >= 0.75) & (length <= 1.0)
+    assert np.all(low | high)
+    np.testing.assert_allclose(low.mean(), 0.2 / 0.45, atol=0.03)
+    assert length[low].min() < 0.07 and length[low].max() > 0.23  # each interval covered
+    assert length[high].min() < 0.77 and length[high].max() > 0.98
+    np.testing.assert_allclose(batch.polemass_length, batch.masspole * batch.length, rtol=1e-6)
+    with pytest.raises(ValueError, match="must not overlap"):
+        envs.parse_ranges("length=0.1:0.5|0.4:0.9")

@@ -20,31 +20,6 @@ def cartpole():
     return envs.make("CartPole-v1")
 
 
-def test_cartpole_learns_within_1e5_steps(cartpole):
-    """>= 3 of 4 seeds reach mean episode return >= 400 within 1e5 env steps."""
-    env, p = cartpole
-    res = run_seeds(ppo.make_train(FAST, env, p), 4, FAST_HP, seed=0)
-    final = res.output.metrics["episode_return"][:, -1]
-    assert (final >= 400).sum() >= 3, final
-    assert not res.diverged.any()
-
-
-def test_pendulum_continuous_learns():
-    """Continuous actions: Pendulum-v1 from -1224 (random policy, measured) to >= -600.
-
-    A mean final return of -600 over 4 seeds needs most episodes to swing the pendulum up and
-    hold it for a good part of the 200 steps; the random policy and a policy that only damps
-    the swing stay below -900. 2e5 steps with observation normalisation.
-    """
-    env, p = envs.make("Pendulum-v1")
-    cfg = ppo.PPOConfig(total_steps=200_000, num_envs=16, num_steps=64, update_epochs=8,
-                        num_minibatches=8, normalize_obs=True)  # fmt: skip
-    res = run_seeds(ppo.make_train(cfg, env, p), 4, ppo.PPOHParams(lr=3e-3, gamma=0.95,
-                                                                     ent_coef=0.0))  # fmt: skip
-    final = res.output.metrics["episode_return"][:, -1]
-    assert final.mean() >= -600, final
-
-
 def test_train_traces_once(cartpole):
     env, p = cartpole
     cfg = dataclasses.replace(FAST, total_steps=1024)

@@ -16,8 +16,29 @@ def spaces():
     return {"discrete": envs.make("CartPole-v1"), "continuous": envs.make("Pendulum-v1")}
 
 
+@pytest.fixture(scope="module")
+def demo_files(spaces, tmp_path_factory):
+    """A demonstration file per space (two episodes of the random policy), for learners that
+    imitate one (a ``demos`` config field)."""
+    import jax
+
+    from jaxrl import demos
+    from jaxrl.learner import Policy
+
+    files = {}
+    for kind, (env, p) in spaces.items():
+        spec = envs.action_spec(env, p)
+        policy = Policy(lambda prm, obs, key, c, s, g, spec=spec: (spec.to_env(
+            spec.random(key, obs.shape[0])), c))  # fmt: skip
+        out = demos.record(policy, None, env, p, jax.random.key(0), 2, int(p.max_steps_in_episode))
+        flat, returns = demos.flatten(*out)
+        files[kind] = tmp_path_factory.mktemp("demos") / f"{kind}.npz"
+        demos.save(files[kind], flat, returns, kind)
+    return files
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, spaces):
+def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, spaces, demo_files):
     module = registry.algorithm(name)
     entry = registry.ALGORITHMS[name]
     hp_fields = set(module.HPARAMS._fields)
@@ -26,6 +47,8 @@ def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, space
         config = module.CONFIG()
         if name == "cmaes" and kind == "continuous":
             config = dataclasses.replace(config, episode_steps=200)
+        if "demos" in {f.name for f in dataclasses.fields(config)}:
+            config = dataclasses.replace(config, demos=str(demo_files[kind]), num_demos=2)
         if handles:
             learner = module.make_learner(config, env, env_params)
             assert isinstance(learner, Learner)

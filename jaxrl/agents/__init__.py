@@ -5,6 +5,8 @@
   DQN, SAC (continuous and discrete), TD3 and DDPG on it.
 - :mod:`jaxrl.agents.search`: MuZero (learned model) and AlphaZero (true simulator) with mctx.
 - :mod:`jaxrl.agents.evolution`: CMA-ES and OpenAI-ES policy search with evosax.
+- :mod:`jaxrl.agents.memory`: recurrent PPO (GRU or LSTM) and RL² on it; the bandit
+  strategies RL² is compared with.
 
 Every algorithm module has ``CONFIG`` (static, a frozen dataclass), ``HPARAMS`` (traced, a
 NamedTuple), ``make_learner(config, env, env_params) -> Learner`` and ``make_train``. Agents

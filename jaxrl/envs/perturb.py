@@ -55,26 +55,55 @@ def set_params(params, **values):
     return make_consistent(params.replace(**values))
 
 
-def sample_params(key: jax.Array, params, ranges: Mapping[str, tuple[float, float]]):
-    """Samples each named field uniformly in its ``(low, high)`` range.
+def intervals(name: str, value) -> tuple[tuple[float, float], ...]:
+    """A range as disjoint intervals: ``(low, high)`` or a union ``((l1, h1), (l2, h2))``
+    (e.g. the "extreme" ranges of Packer et al. 2018, two intervals either side of the
+    "random" ones). ``ValueError`` naming the param for an empty or overlapping range."""
+    parts = (value,) if not isinstance(value[0], tuple | list) else tuple(value)
+    parts = tuple((float(lo), float(hi)) for lo, hi in parts)
+    for low, high in parts:
+        if not low <= high:
+            raise ValueError(f"{name}: range low {low} exceeds high {high}")
+    ordered = sorted(parts)
+    for (_, h1), (l2, _) in zip(ordered[:-1], ordered[1:], strict=True):
+        if l2 < h1:
+            raise ValueError(f"{name}: the intervals of a union must not overlap, got {parts}")
+    return tuple(ordered)
+
+
+def _uniform_union(key, parts: tuple[tuple[float, float], ...]) -> jax.Array:
+    """A uniform draw over a union of intervals (each weighted by its length)."""
+    if len(parts) == 1:
+        low, high = parts[0]
+        return jax.random.uniform(key, (), jnp.float32, low, high)
+    widths = jnp.asarray([h - lo for lo, h in parts], jnp.float32)
+    starts = jnp.cumsum(widths) - widths
+    u = jax.random.uniform(key, (), jnp.float32, 0.0, widths.sum())
+    i = jnp.clip(jnp.searchsorted(starts, u, side="right") - 1, 0, len(parts) - 1)
+    lows = jnp.asarray([lo for lo, _ in parts], jnp.float32)
+    return jnp.minimum(lows[i] + (u - starts[i]), jnp.asarray([h for _, h in parts])[i])
+
+
+def sample_params(key: jax.Array, params, ranges: Mapping):
+    """Samples each named field uniformly in its range: ``(low, high)``, or a union of
+    intervals ``((l1, h1), (l2, h2), ...)`` sampled uniformly over their total length.
 
     Traceable: ``jax.vmap(sample_params, (0, None, None))(keys, params, ranges)`` returns a
     batch of params for domain randomisation.
     """
     _check_names(params, ranges)
-    for name, (low, high) in ranges.items():
-        if not low <= high:
-            raise ValueError(f"{name}: range low {low} exceeds high {high}")
+    parts = {name: intervals(name, value) for name, value in ranges.items()}
     keys = jax.random.split(key, max(len(ranges), 1))
     values = {
-        name: jax.random.uniform(k, (), jnp.float32, low, high)
-        for k, (name, (low, high)) in zip(keys, sorted(ranges.items()), strict=False)
+        name: _uniform_union(k, parts[name]) for k, name in zip(keys, sorted(ranges), strict=False)
     }
     return make_consistent(params.replace(**values))
 
 
-def parse_ranges(spec: str | list[str]) -> dict[str, tuple[float, float]]:
-    """Parses ``"length=0.25:0.75,masspole=0.1"`` into ``{name: (low, high)}``."""
+def parse_ranges(spec: str | list[str]) -> dict:
+    """Parses ``"length=0.25:0.75,masspole=0.1"`` into ``{name: (low, high)}``; a union of
+    intervals is written with ``|``: ``"length=0.05:0.25|0.75:1.0"`` gives
+    ``{"length": ((0.05, 0.25), (0.75, 1.0))}``."""
     items = spec if isinstance(spec, list) else [s for s in spec.split(",") if s.strip()]
     out = {}
     for item in items:
@@ -82,8 +111,13 @@ def parse_ranges(spec: str | list[str]) -> dict[str, tuple[float, float]]:
             raise ValueError(f"perturb: expected NAME=LOW:HIGH or NAME=VALUE, got {item!r}")
         name, value = item.split("=", 1)
         try:
-            lo, hi = (value.split(":", 1) + [value])[:2] if ":" in value else (value, value)
-            out[name.strip()] = (float(lo), float(hi))
+            parts = []
+            for piece in value.split("|"):
+                lo, hi = (piece.split(":", 1) + [piece])[:2] if ":" in piece else (piece, piece)
+                parts.append((float(lo), float(hi)))
         except ValueError:
             raise ValueError(f"perturb: {item!r} is not NAME=LOW:HIGH with numbers") from None
+        out[name.strip()] = intervals(name.strip(), parts[0] if len(parts) == 1 else parts)
+        if len(parts) == 1:
+            out[name.strip()] = parts[0]
     return out

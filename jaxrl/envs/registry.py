@@ -7,14 +7,27 @@ import functools
 import gymnax
 
 from jaxrl._errors import unknown_name
-from jaxrl.envs import adapters, perturb
+from jaxrl.envs import adapters, meta, perturb
+from jaxrl.envs.boat_race import BoatRace
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
 from jaxrl.envs.fourrooms import FourRooms
 from jaxrl.envs.pointmaze import PointMaze
+from jaxrl.envs.wrappers import MaskObservation
 
-# jaxrl's own envs (gymnax protocol) for tasks gymnax lacks.
+
+def _masked(name: str, keep: tuple[int, ...]):
+    return lambda: MaskObservation(gymnax.make(name)[0], keep)
+
+
+# jaxrl's own envs (gymnax protocol) for tasks gymnax lacks: name -> a function making the env
+# (its default params are ``env.default_params``). The partially observed ones show only
+# positions: CartPole (x, theta) without (x_dot, theta_dot), Pendulum (cos, sin) without the
+# angular velocity.
 OWN_ENVS = {
     "CartPoleSwingUp-v0": CartPoleSwingUp,
+    "CartPoleNoVel-v1": _masked("CartPole-v1", (0, 2)),
+    "PendulumNoVel-v1": _masked("Pendulum-v1", (0, 1)),
+    "BoatRace-v0": BoatRace,
     "FourRooms-v0": FourRooms,
     "PointMaze-v0": PointMaze,
 }
@@ -38,7 +51,7 @@ def _optional_names(prefix: str) -> tuple[str, ...]:
 
 def list_envs(include_optional: bool = True) -> list[str]:
     """All env names ``make`` accepts."""
-    names = gymnax_names() + list(OWN_ENVS)
+    names = gymnax_names() + list(OWN_ENVS) + list(meta.BANDIT_NAMES)
     if include_optional:
         names += list(_optional_names("brax")) + list(_optional_names("playground"))
     return names
@@ -48,8 +61,10 @@ def make(name: str, **overrides):
     """Creates an env and its default params.
 
     Args:
-      name: a gymnax id (``"CartPole-v1"``), ``"brax/<name>"`` (MJX backend unless
-        ``backend=`` is given) or ``"playground/<Name>"`` (dm_control suite, JAX impl).
+      name: a gymnax id (``"CartPole-v1"``), one of jaxrl's own (``OWN_ENVS``; a bandit
+        trial ``"BernoulliBandit-k<arms>-n<pulls>"``, :mod:`jaxrl.envs.meta`),
+        ``"brax/<name>"`` (MJX backend unless ``backend=`` is given) or
+        ``"playground/<Name>"`` (dm_control suite, JAX impl).
       **overrides: for gymnax, env params fields (``length=0.75``), with derived fields kept
         consistent; for brax, ``backend``/``episode_length`` and env kwargs; for Playground,
         ``episode_length`` and config overrides.
@@ -72,6 +87,8 @@ def make(name: str, **overrides):
     if name in OWN_ENVS:
         env = OWN_ENVS[name]()
         params = env.default_params
+    elif meta.BANDIT_NAME.match(name):
+        env, params = meta.bandit_from_name(name)
     elif name not in gymnax.registered_envs:
         raise ValueError(unknown_name("env", name, list_envs()))
     else:
@@ -79,3 +96,41 @@ def make(name: str, **overrides):
     if overrides:
         params = perturb.set_params(params, **overrides)
     return env, params
+
+
+def _describe_box(space) -> str:
+    import numpy as np
+
+    low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+    shape = tuple(int(d) for d in space.shape)
+    if low.size and np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
+        bounds = f"[{low.flat[0]:g}, {high.flat[0]:g}]"
+    else:
+        bounds = "per-dimension bounds"
+    return f"{shape} in {bounds}"
+
+
+def spaces_of(name: str, **overrides) -> dict:
+    """What an env offers a learner: ``{"actions", "observations", "params"}`` as text (the
+    params are those ``--env-params`` / ``make(name, **overrides)`` can set, with their
+    defaults). Envs that fetch data when built are described without building them."""
+    if name in _NEEDS_DOWNLOAD:
+        return {"actions": "-", "observations": "(fetches data over the network when built)",
+                "params": {}}  # fmt: skip
+    env, params = make(name, **overrides)
+    space = env.action_space(params)
+    if hasattr(space, "n"):
+        actions = f"discrete, {int(space.n)} actions"
+    else:
+        actions = f"continuous {_describe_box(space)}"
+    obs = env.observation_space(params)
+    observations = f"{tuple(int(d) for d in obs.shape)}"
+    settable = {}
+    try:
+        for field in perturb.settable_fields(params):
+            value = getattr(params, field)
+            if isinstance(value, int | float | bool) or getattr(value, "ndim", 1) == 0:
+                settable[field] = float(value) if not isinstance(value, bool) else value
+    except TypeError:  # params that are not a dataclass
+        pass
+    return {"actions": actions, "observations": observations, "params": settable}

@@ -91,6 +91,37 @@ class FlattenObservation(Wrapper):
         return jnp.reshape(obs, (-1,)), state, reward, terminated, truncated, info
 
 
+class MaskObservation(Wrapper):
+    """Shows only the observation components ``keep`` (indices into the flat observation):
+    a partially observed task, e.g. CartPole or Pendulum without their velocities."""
+
+    def __init__(self, env, keep: tuple[int, ...]):
+        super().__init__(env)
+        if not keep or len(set(keep)) != len(keep):
+            raise ValueError(f"keep: needs distinct observation indices, got {keep}")
+        self.keep = tuple(int(i) for i in keep)
+
+    def _mask(self, obs):
+        return jnp.reshape(obs, (-1,))[jnp.array(self.keep)]
+
+    def observation_space(self, params):
+        space = self._env.observation_space(params)
+        low = jnp.reshape(jnp.broadcast_to(space.low, space.shape), (-1,))
+        high = jnp.reshape(jnp.broadcast_to(space.high, space.shape), (-1,))
+        idx = jnp.array(self.keep)
+        return spaces.Box(low[idx], high[idx], (len(self.keep),), space.dtype)
+
+    def reset(self, key, params=None):
+        obs, state = self._env.reset(key, params)
+        return self._mask(obs), state
+
+    def transition(self, key, state, action, params=None):
+        obs, state, reward, terminated, truncated, info = transition(
+            self._env, key, state, action, params
+        )
+        return self._mask(obs), state, reward, terminated, truncated, info
+
+
 @struct.dataclass
 class EpisodeStatisticsState:
     env_state: Any

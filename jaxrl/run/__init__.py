@@ -1,10 +1,23 @@
-"""Running many seeds, statistics and results on disk."""
+"""Running many seeds, statistics and results on disk.
 
-from jaxrl.run.chunked import CheckpointError, chunk_size, run_chunked
-from jaxrl.run.platform import configure_cpu, matmul_peak_gflops
-from jaxrl.run.seeds import SeedsResult, broadcast_hparams, run_keys, run_seeds
+Names are imported on first use: :func:`configure_cpu` must run before JAX starts its
+backend, and the command line reads its arguments (and answers ``--help``) before importing
+JAX at all.
+"""
 
-_LAZY = {  # these import the envs (and gymnax, which starts JAX's backend): on first use
+import importlib
+
+_LAZY = {
+    "CheckpointError": "jaxrl.run.resume",
+    "chunk_size": "jaxrl.run.chunked",
+    "run_chunked": "jaxrl.run.chunked",
+    "configure_cpu": "jaxrl.run.platform",
+    "matmul_peak_gflops": "jaxrl.run.platform",
+    "SeedsResult": "jaxrl.run.seeds",
+    "broadcast_hparams": "jaxrl.run.seeds",
+    "run_keys": "jaxrl.run.seeds",
+    "run_seeds": "jaxrl.run.seeds",
+    # these import the envs (and gymnax, which starts JAX's backend)
     "evaluate_params": "jaxrl.run.evaluate",
     "first_episode_returns": "jaxrl.run.evaluate",
     "saved_policies": "jaxrl.run.evaluate",
@@ -13,23 +26,8 @@ _LAZY = {  # these import the envs (and gymnax, which starts JAX's backend): on 
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'jaxrl.run' has no attribute {name!r}")
 
 
-__all__ = [
-    "CheckpointError",
-    "SeedsResult",
-    "broadcast_hparams",
-    "chunk_size",
-    "configure_cpu",
-    "evaluate_params",
-    "first_episode_returns",
-    "matmul_peak_gflops",
-    "run_chunked",
-    "run_keys",
-    "run_seeds",
-    "saved_policies",
-]
+__all__ = sorted(_LAZY)

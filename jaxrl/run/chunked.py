@@ -7,9 +7,12 @@ runs produce the same bits.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
+import sys
+import threading
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,6 +22,13 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxrl import learner as contract
+from jaxrl._errors import JaxrlWarning
+from jaxrl.run.resume import (
+    CheckpointError,
+    check_resumable,
+    fingerprint,
+    write_meta,
+)
 from jaxrl.run.seeds import (
     SeedsResult,
     _check_finite,
@@ -34,8 +44,8 @@ class ChunkedOutput(NamedTuple):
     metrics: dict
 
 
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt or belongs to another run."""
+class CheckpointWarning(JaxrlWarning):
+    """A damaged checkpoint was passed over for an older intact one."""
 
 
 def chunk_size(num_updates: int, chunks: int) -> int:
@@ -43,12 +53,6 @@ def chunk_size(num_updates: int, chunks: int) -> int:
     target = num_updates / max(chunks, 1)
     divisors = [d for d in range(1, num_updates + 1) if num_updates % d == 0]
     return min(divisors, key=lambda d: (abs(d - target), d))
-
-
-def fingerprint(**fields) -> str:
-    """A digest of everything that must match for a checkpoint to be resumed."""
-    text = json.dumps(fields, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _manager(directory: Path):
@@ -91,16 +95,30 @@ def run_chunked(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
-    run_fingerprint: str = "",
+    run_fingerprint: dict | str = "",
     progress: bool = True,
+    log: Callable[[str], None] | None = print,
+    on_chunk: Callable[[int, dict], None] | None = None,
 ) -> SeedsResult:
     """Like :func:`jaxrl.run.run_seeds`, ``chunk_updates`` updates per compiled call.
 
     Args:
       learner: a :class:`~jaxrl.learner.Learner` (or a ``train`` made from one).
       checkpoint_dir: where orbax checkpoints go (every ``checkpoint_every`` chunks and at
-        the end); with ``resume`` the latest one is restored and training continues.
-      run_fingerprint: stored with the checkpoints; resuming with another one is an error.
+        the end); with ``resume`` the latest intact one is restored and training continues
+        (a damaged latest checkpoint is passed over for the one before, with a
+        :class:`CheckpointWarning`).
+      run_fingerprint: the fields that define the run (a dict: algorithm, env, config,
+        hparams, seeds...; or an opaque string), stored with the checkpoints; resuming with
+        other fields is a :class:`CheckpointError` naming each one, raised before compiling.
+      progress: a progress bar, and a "compiling" line with the elapsed time before it.
+      log: where the line saying which checkpoint a run resumes from goes (``None``: nowhere).
+      on_chunk: called after every chunk with ``(updates done before it, its metrics
+        [num_runs, chunk_updates])`` (live logging).
+
+    Returns:
+      :class:`~jaxrl.run.SeedsResult` whose ``updates_run`` counts the updates run in this
+      call (fewer than the run's after a resume) and ``resumed_from`` the checkpoint's update.
     """
     if chunk_updates <= 0:
         raise ValueError(f"chunk_updates: must be positive, got {chunk_updates}")
@@ -113,6 +131,8 @@ def run_chunked(
     sizes = [chunk_updates] * (total // chunk_updates)
     if total % chunk_updates:
         sizes.append(total % chunk_updates)
+    if checkpoint_dir is not None and resume:  # before anything is compiled
+        check_resumable(Path(checkpoint_dir), run_fingerprint, len(sizes))
     mesh, sharding, keys_g, hp_g = shard_inputs(num_runs, hparams, seed, key_ids, devices)
 
     shared = learner.data is not None
@@ -123,28 +143,29 @@ def run_chunked(
         return contract.init(learner, jax.random.wrap_key_data(k), h, data=d)
 
     t0 = time.perf_counter()
-    init = jax.jit(per_run(init_one, mesh, shared=shared), in_shardings=in_shardings,
-                   out_shardings=sharding)  # fmt: skip
-    state = init(keys_g, hp_g, *data)
-    compiled = {}
+    with _Ticker("compiling", enabled=progress):
+        init = jax.jit(per_run(init_one, mesh, shared=shared), in_shardings=in_shardings,
+                       out_shardings=sharding)  # fmt: skip
+        state = init(keys_g, hp_g, *data)
+        compiled = {}
 
-    def chunk_fn(n):
-        if n not in compiled:
+        def chunk_fn(n):
+            if n not in compiled:
 
-            def chunk(s, h, d=None):
-                return contract.run(learner, s, h, n, data=d)
+                def chunk(s, h, d=None):
+                    return contract.run(learner, s, h, n, data=d)
 
-            fn = jax.jit(
-                per_run(chunk, mesh, shared=shared),
-                in_shardings=in_shardings,
-                out_shardings=sharding,
-                donate_argnums=0,
-            )
-            compiled[n] = fn.lower(state, hp_g, *data).compile()
-        return compiled[n]
+                fn = jax.jit(
+                    per_run(chunk, mesh, shared=shared),
+                    in_shardings=in_shardings,
+                    out_shardings=sharding,
+                    donate_argnums=0,
+                )
+                compiled[n] = fn.lower(state, hp_g, *data).compile()
+            return compiled[n]
 
-    for n in set(sizes):
-        chunk_fn(n)
+        for n in set(sizes):
+            chunk_fn(n)
     compile_s = time.perf_counter() - t0
 
     metrics: list[dict] = []
@@ -152,13 +173,15 @@ def run_chunked(
     manager = None
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
-        meta = checkpoint_dir / "fingerprint.json"
         if resume:
-            state, metrics, start = _restore(checkpoint_dir, meta, state, sharding,
-                                             run_fingerprint, len(sizes))  # fmt: skip
+            state, metrics, start = _restore(checkpoint_dir, state, sharding)
+            if log is not None:
+                done = sum(sizes[:start])
+                steps = f"{done * learner.steps_per_update:,} {learner.step_unit}"
+                log(f"resuming from {checkpoint_dir / str(start)}: chunk {start} of "
+                    f"{len(sizes)} done ({done} of {total} updates, {steps} per run)")  # fmt: skip
         else:
-            checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            meta.write_text(json.dumps({"fingerprint": run_fingerprint, "chunks": len(sizes)}))
+            write_meta(checkpoint_dir, run_fingerprint, len(sizes))
         manager = _manager(checkpoint_dir)
 
     bar = None
@@ -173,6 +196,8 @@ def run_chunked(
     for i in range(start, len(sizes)):
         state, m = chunk_fn(sizes[i])(state, hp_g, *data)
         metrics.append(jax.tree.map(lambda x: np.asarray(x), m))
+        if on_chunk is not None:
+            on_chunk(sum(sizes[:i]), {k: v[:num_runs] for k, v in metrics[-1].items()})
         if bar is not None:
             ret = metrics[-1]["episode_return"][:num_runs, -1]
             bar.set_postfix(ret=f"{np.nanmean(ret):.1f}", refresh=False)
@@ -187,32 +212,97 @@ def run_chunked(
 
     all_metrics = {k: v[:num_runs] for k, v in _stack(metrics).items()}
     output = ChunkedOutput(state=to_host(state, num_runs), metrics=all_metrics)
-    return SeedsResult(output, _check_finite(output), compile_s, run_s)
+    return SeedsResult(output, _check_finite(output), compile_s, run_s,
+                       updates_run=sum(sizes[start:]),
+                       resumed_from=sum(sizes[:start]) if resume else None)  # fmt: skip
 
 
-def _restore(directory: Path, meta: Path, template, sharding, run_fingerprint, num_chunks):
+class _Ticker:
+    """``what... 12 s`` on stderr while a block runs (updated every second on a terminal,
+    else one line before and one after), then ``what took 12.3 s``."""
+
+    def __init__(self, what: str, enabled: bool = True):
+        self.what, self.enabled = what, enabled
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        self._t0 = time.perf_counter()
+        self._tty = sys.stderr.isatty()
+        if self._tty:
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+        else:
+            print(f"{self.what}...", file=sys.stderr, flush=True)
+        return self
+
+    def _tick(self):
+        while not self._stop.wait(1.0):
+            elapsed = time.perf_counter() - self._t0
+            print(f"\r{self.what}... {elapsed:.0f} s", end="", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if not self.enabled:
+            return False
+        self._stop.set()
+        elapsed = time.perf_counter() - self._t0
+        if self._tty:
+            self._thread.join()
+            print("\r", end="", file=sys.stderr)
+        print(f"{self.what} took {elapsed:.1f} s", file=sys.stderr, flush=True)
+        return False
+
+
+def _restore(directory: Path, template, sharding):
+    """The latest intact checkpoint in ``directory``: ``(state, metrics, step)``. A damaged
+    later one is moved aside (``<step>.damaged``) with a :class:`CheckpointWarning`, so the
+    run can write that step again; none intact is a :class:`CheckpointError` naming them."""
+    absl = logging.getLogger("absl")  # orbax logs each damaged file; our message says it once
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)
+    try:
+        return _restore_latest(directory, template, sharding)
+    finally:
+        absl.setLevel(level)
+
+
+def _restore_latest(directory: Path, template, sharding):
     import orbax.checkpoint as ocp
 
-    if not meta.exists():
-        raise CheckpointError(f"{meta}: no checkpoint to resume from")
-    try:
-        saved = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{meta}: unreadable ({e})") from None
-    if saved.get("fingerprint") != run_fingerprint or saved.get("chunks") != num_chunks:
-        raise CheckpointError(
-            f"{meta}: the checkpoint belongs to a run with another config, seeds or env; "
-            "resume with the same flags, or start a new run directory"
-        )
     manager = _manager(directory)
-    step = manager.latest_step()
-    if step is None:
+    steps = sorted(manager.all_steps(), reverse=True)
+    if not steps:
         raise CheckpointError(f"{directory}: no complete checkpoint to resume from")
-    try:
-        tree = manager.restore(step, args=ocp.args.StandardRestore())
-    except Exception as e:  # orbax raises many types for damaged files
-        raise CheckpointError(f"{directory / str(step)}: cannot be restored ({e})") from None
+    failures = []
+    for step in steps:
+        path = directory / str(step)
+        try:
+            tree = manager.restore(step, args=ocp.args.StandardRestore())
+            state, metrics = _from_tree(tree, template, sharding, path)
+        except Exception as e:  # orbax raises many types for damaged files
+            failures.append((path, _short(e)))
+            continue
+        if failures:
+            for bad, _ in failures:
+                bad.rename(bad.with_name(bad.name + ".damaged"))
+            damaged = "; ".join(f"{p}: {why}" for p, why in failures)
+            warnings.warn(CheckpointWarning(
+                f"{damaged}; resuming from the intact checkpoint {path} instead (the damaged "
+                f"one is kept as {failures[0][0]}.damaged)"), stacklevel=3)  # fmt: skip
+        return state, metrics, step
+    raise CheckpointError(
+        "no intact checkpoint to resume from: "
+        + "; ".join(f"{p}: cannot be restored ({why})" for p, why in failures)
+    )
 
+
+def _short(e: Exception) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _from_tree(tree, template, sharding, path: Path):
     def put(saved_leaf, like):
         arr = jax.make_array_from_callback(
             saved_leaf.shape, sharding, lambda idx: np.asarray(saved_leaf)[idx]
@@ -228,14 +318,17 @@ def _restore(directory: Path, meta: Path, template, sharding, run_fingerprint, n
     if set(saved_state) != stored or any(
         np.shape(saved_state[k]) != likes[k].shape for k in stored
     ):
-        raise CheckpointError(f"{directory / str(step)}: state does not match this run")
+        raise CheckpointError(f"{path}: state does not match this run")
     leaves = [saved_state.get(k, likes[k]) for k in sorted(likes)]
     state = treedef.unflatten([put(a, b) for a, b in zip(leaves, templates, strict=True)])
     metrics = [{k: np.asarray(v) for k, v in tree["metrics"].items()}]
-    return state, metrics, step
+    return state, metrics
 
 
 def _host_like(x):
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
         x = jax.random.key_data(x)
     return np.zeros(x.shape, x.dtype)
+
+
+__all__ = ["CheckpointError", "CheckpointWarning", "chunk_size", "fingerprint", "run_chunked"]

@@ -1,14 +1,16 @@
 """Episodes of a policy: the one evaluation loop, and saved runs re-run from their directory.
 
-:func:`first_episode_returns` plays any :class:`~jaxrl.learner.Policy` (feed-forward,
-recurrent, a planner that reads env states, the random policy) in a batch of envs and
-returns each env's first episode's return; everything that scores a policy uses it.
+:func:`play` plays any :class:`~jaxrl.learner.Policy` (feed-forward, recurrent, a planner
+that reads env states, the random policy) in a batch of envs and records each step;
+:func:`first_episode_returns` gives each env's first episode's return from it, and everything
+that scores a policy uses that.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,16 +23,26 @@ from jaxrl.run import stats
 from jaxrl.run.results import RunDirError, load_policy
 
 
-def first_episode_returns(policy: Policy, params, venv, env_params, key, max_steps: int,
-                          greedy: bool = True):  # fmt: skip
-    """Return of the first episode of each of ``venv``'s copies, and whether it finished.
+class Steps(NamedTuple):
+    """What :func:`play` records at each step ``[T, N, ...]``."""
+
+    action: jax.Array
+    reward: jax.Array
+    ended: jax.Array  # an episode ended on this step
+    episode_return: jax.Array  # its return, where ``ended``
+    first: jax.Array  # the step belongs to each copy's first episode
+
+
+def play(policy: Policy, params, venv, env_params, key, max_steps: int, greedy: bool = True):
+    """``max_steps`` steps of ``venv``'s copies under ``policy``: the one evaluation loop.
 
     ``venv`` is a :func:`jaxrl.envs.stack` of ``N`` copies (``env_params`` batched if the
     stack was built with ``batched_params``). The policy's carry starts from
-    ``init_carry(N)`` and is reset wherever an episode ends. Traceable.
+    ``init_carry(N)`` and is reset wherever an episode ends. The copies' first states are
+    ``venv.reset(jax.random.split(key)[0], env_params)``. Traceable.
 
     Returns:
-      ``(returns [N], finished [N])``.
+      :class:`Steps`, ``[max_steps, N, ...]`` each.
     """
     n = venv.num_envs
     k_reset, k_run = jax.random.split(key)
@@ -38,18 +50,32 @@ def first_episode_returns(policy: Policy, params, venv, env_params, key, max_ste
     carry0 = policy.init_carry(n)
 
     def body(loop, key):
-        obs, state, carry, first, done = loop
+        obs, state, carry, done = loop
         k_act, k_step = jax.random.split(key)
         action, carry = policy.act(params, obs, k_act, carry, state, greedy)
-        obs, state, _, _, _, info = venv.step(k_step, state, action, env_params)
+        obs, state, reward, _, _, info = venv.step(k_step, state, action, env_params)
         ended = info["returned_episode"]
-        first = jnp.where(ended & ~done, info["episode_return"], first)
         carry = jax.tree.map(lambda c0, c: _where_rows(ended, c0, c), carry0, carry)
-        return (obs, state, carry, first, done | ended), None
+        record = Steps(action, reward, ended, info["episode_return"], ~done)
+        return (obs, state, carry, done | ended), record
 
-    init = (obs, state, carry0, jnp.zeros(n), jnp.zeros(n, bool))
-    (_, _, _, first, done), _ = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
-    return first, done
+    init = (obs, state, carry0, jnp.zeros(n, bool))
+    _, steps = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
+    return steps
+
+
+def first_episode_returns(policy: Policy, params, venv, env_params, key, max_steps: int,
+                          greedy: bool = True):  # fmt: skip
+    """Return of the first episode of each of ``venv``'s copies, and whether it finished
+    (:func:`play`'s steps). Traceable.
+
+    Returns:
+      ``(returns [N], finished [N])``.
+    """
+    steps = play(policy, params, venv, env_params, key, max_steps, greedy)
+    first_end = steps.ended & steps.first
+    returns = jnp.sum(jnp.where(first_end, steps.episode_return, 0.0), axis=0)
+    return returns, jnp.any(first_end, axis=0)
 
 
 def _where_rows(rows: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:

@@ -96,11 +96,7 @@ def load_policy(path: Path, template):
     path = Path(path)
     if not path.exists():
         raise RunDirError(f"{path}: not found (is {path.parent} a finished jaxrl run?)")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except Exception as e:  # a damaged or foreign file
-        raise RunDirError(f"{path}: cannot be read as saved parameters ({e})") from None
+    arrays = read_arrays(path)
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
     leaves, runs = [], None
     for p, like in flat:
@@ -117,6 +113,39 @@ def load_policy(path: Path, template):
     if extra:
         raise RunDirError(f"{path}: unexpected arrays {sorted(extra)}")
     return jax.tree.unflatten(treedef, leaves)
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file, refusing anything but plain numeric arrays: pickled
+    objects are never loaded (so a shared run directory cannot run code when opened)."""
+    refused = (f"{path}: holds pickled Python objects; refused: saved policies are plain "
+               "numeric arrays and jaxrl never unpickles")  # fmt: skip
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise RunDirError(refused) from None
+        raise RunDirError(f"{path}: cannot be read as saved parameters ({e})") from None
+    except Exception as e:  # a damaged or foreign file
+        raise RunDirError(f"{path}: cannot be read as saved parameters ({e})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise RunDirError(f"{path}: not an .npz archive of named arrays")
+    arrays = {}
+    with data:
+        for name in data.files:
+            try:
+                x = data[name]
+            except ValueError as e:
+                if "pickle" in str(e) or "allow_pickle" in str(e):
+                    raise RunDirError(f"{refused} ({name!r} is an object array)") from None
+                raise RunDirError(f"{path}: {name!r} cannot be read ({e})") from None
+            except Exception as e:
+                raise RunDirError(f"{path}: {name!r} cannot be read ({e})") from None
+            if x.dtype.kind not in "biuf":
+                raise RunDirError(f"{path}: {name!r} has dtype {x.dtype}; saved parameters "
+                                  "are numeric arrays")  # fmt: skip
+            arrays[name] = x
+    return arrays
 
 
 def write_json(path: Path, obj) -> None:

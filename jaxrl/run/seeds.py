@@ -29,6 +29,8 @@ class SeedsResult(NamedTuple):
     diverged: np.ndarray  # [num_runs] bool: a non-finite loss or parameter
     compile_s: float
     run_s: float
+    updates_run: int | None = None  # updates run in run_s (None: the whole run)
+    resumed_from: int | None = None  # the update a resumed run started from
 
 
 def run_keys(seed: int, num_runs: int, key_ids=None) -> np.ndarray:
@@ -139,9 +141,13 @@ def per_run(fn, mesh, num_args: int = 2, shared: bool = False):
         groups = runs // _group_size(runs)
 
         def vmapped(*group):
-            if shared:
-                return jax.vmap(lambda *a: fn(*a, common))(*group)
-            return jax.vmap(fn)(*group)
+            one = (lambda *a: fn(*a, common)) if shared else fn
+            if jax.tree.leaves(group)[0].shape[0] == 1:
+                # A lone run goes unbatched: XLA:CPU runs a matrix product with a batch axis
+                # of one several times slower than the same product without it.
+                out = one(*jax.tree.map(lambda x: x[0], group))
+                return jax.tree.map(lambda x: x[None], out)
+            return jax.vmap(one)(*group)
 
         if groups == 1:
             return vmapped(*per)

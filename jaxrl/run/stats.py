@@ -68,6 +68,55 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def bootstrap_ci_tasks(
+    tasks: list,
+    statistic: Callable = iqm,
+    *,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """:func:`bootstrap_ci` for scores of several tasks with any number of runs each
+    (``[runs_t]`` per task): each task's runs are resampled apart, and ``statistic`` is taken
+    over all of them together."""
+    arrays = [np.asarray(x, np.float64).reshape(-1) for x in tasks]
+    rng = np.random.default_rng(seed)
+    draws = [x[rng.integers(0, x.size, size=(num_resamples, x.size))] for x in arrays]
+    values = np.array([statistic(np.concatenate([d[r] for d in draws]))
+                       for r in range(num_resamples)])  # fmt: skip
+    alpha = (1.0 - confidence) / 2
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def probability_of_improvement_ci(
+    x_tasks: list,
+    y_tasks: list,
+    *,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of P(X > Y) averaged over tasks (:func:`probability_of_improvement`
+    per task): every task's runs of X and of Y are resampled independently."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(num_resamples)
+    for x, y in zip(x_tasks, y_tasks, strict=True):
+        x = np.asarray(x, np.float64).reshape(-1)
+        y = np.asarray(y, np.float64).reshape(-1)
+        wins = (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])  # [n, m]
+        ix = rng.integers(0, x.size, size=(num_resamples, x.size))
+        iy = rng.integers(0, y.size, size=(num_resamples, y.size))
+        # mean over the resampled pairs: counts of each run in the resample, weighted
+        cx = np.stack([np.bincount(r, minlength=x.size) for r in ix]) / x.size  # [R, n]
+        cy = np.stack([np.bincount(r, minlength=y.size) for r in iy]) / y.size  # [R, m]
+        total += np.einsum("rn,nm,rm->r", cx, wins, cy)
+    values = total / len(x_tasks)
+    alpha = (1.0 - confidence) / 2
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
 def probability_of_improvement(x, y) -> float:
     """P(X > Y) for a run of X against a run of Y, ties counting 1/2, averaged over tasks.
 

@@ -16,8 +16,8 @@ def parse_grid(specs, hparams, config=None) -> list[dict[str, float]]:
     Only traced hyperparameters can be swept in one compile; naming a static config field
     is an error that says so.
     """
-    fields = list(hparams._fields)
-    static = [f.name for f in dataclasses.fields(config)] if config is not None else []
+    fields = _names(hparams)
+    static = _names(config) if config is not None else []
     axes: dict[str, list[float]] = {}
     for spec in specs:
         if "=" not in spec:
@@ -41,6 +41,13 @@ def parse_grid(specs, hparams, config=None) -> list[dict[str, float]]:
             raise ValueError(f"grid: no values for {name!r}")
     names = list(axes)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def _names(obj) -> list[str]:
+    """Field names of a NamedTuple or a dataclass (instance or class)."""
+    if hasattr(obj, "_fields"):
+        return list(obj._fields)
+    return [f.name for f in dataclasses.fields(obj)]
 
 
 def expand(hparams, points: list[dict[str, float]], seeds: int):

@@ -50,12 +50,19 @@ class CMAESConfig:
     """
 
     strategy: str = "cma_es"
+    """cma_es (covariance matrix adaptation) or open_es (OpenAI-ES with Adam)."""
     population_size: int = 16
+    """Policies sampled and scored per generation."""
     episodes_per_member: int = 1
+    """Episodes averaged into each member's fitness."""
     episode_steps: int = 500
+    """Length of every rollout, at most the env's time limit (e.g. 200 for Pendulum-v1)."""
     total_steps: int = 400_000
+    """Env steps per run (per seed), rounded down to whole generations."""
     hidden: tuple[int, ...] = (16,)
+    """Hidden layer widths of the policy."""
     activation: str = "tanh"
+    """Hidden activation: tanh, relu, gelu or silu."""
 
     @property
     def batch_size(self) -> int:
@@ -90,7 +97,9 @@ class CMAESHParams(NamedTuple):
     """Traced hyperparameters: ``sigma`` (initial / perturbation std), ``lr`` (open_es only)."""
 
     sigma: float = 0.5
+    """Initial step size (cma_es) or perturbation std (open_es), in parameter units."""
     lr: float = 0.05
+    """Adam's learning rate on the mean (open_es only)."""
 
 
 HPARAM_RANGES = {"sigma": "> 0", "lr": "> 0"}

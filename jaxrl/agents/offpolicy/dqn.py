@@ -43,10 +43,15 @@ class DQNConfig(OffPolicyConfig):
     prioritized: bool = True
     hidden: tuple[int, ...] = (64, 64)
     double: bool = True
+    """Double Q-learning targets (the online network picks the next action)."""
     dueling: bool = False
+    """Dueling heads: a state value plus mean-centred advantages."""
     huber: bool = True
+    """Huber loss on the TD error (else squared error)."""
     target_update_every: int = 1
+    """Gradient steps between target updates (each moves the target by tau)."""
     anneal_lr: bool = False
+    """Anneal the learning rate linearly to 0 over the run's gradient steps."""
 
     def validate(self) -> None:
         super().validate()
@@ -61,12 +66,20 @@ class DQNHParams(NamedTuple):
     """Traced hyperparameters (vmappable)."""
 
     lr: float = 2.5e-4
+    """Adam's learning rate."""
     gamma: float = 0.99
+    """Discount."""
     tau: float = 0.005
+    """Fraction of the way the target moves to the online network per target update (1: hard copy).
+    """
     eps_start: float = 1.0
+    """Exploration epsilon at the start."""
     eps_end: float = 0.01
+    """Exploration epsilon after the decay."""
     eps_fraction: float = 0.2
+    """Fraction of total_steps over which epsilon decays linearly."""
     max_grad_norm: float = 10.0
+    """Global gradient-norm clip."""
 
 
 HPARAM_RANGES = {

@@ -44,18 +44,31 @@ class OffPolicyConfig:
     """
 
     num_envs: int = 1
+    """Environments stepped in lockstep in each run."""
     total_steps: int = 20_000
+    """Env steps per run (per seed), rounded down to whole multiples of log_every."""
     learning_starts: int = 1_000
+    """Env steps of uniformly random actions before the first gradient step."""
     buffer_size: int = 100_000
+    """Replay capacity in transitions (all envs together)."""
     batch_size: int = 256
+    """Transitions (sequences of n_step) per gradient step."""
     train_every: int = 1
+    """Steps of every env between two rounds of gradient steps."""
     gradient_steps: int = 1
+    """Gradient steps per round (every train_every steps of the envs)."""
     log_every: int = 1_000
+    """Env steps per reported update (one row of metrics, one progress tick)."""
     n_step: int = 1
+    """Steps summed into each bootstrapped target (1: one-step TD)."""
     prioritized: bool = False
+    """Proportional prioritized replay (importance-weight exponent 0.4 -> 1) instead of uniform."""
     hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of each network."""
     activation: str = "relu"
+    """Hidden activation: relu, tanh, gelu or silu."""
     storage_dtype: str = "float32"
+    """Observation storage in replay: float32, bfloat16 or float16."""
 
     @property
     def steps_per_iteration(self) -> int:

@@ -51,18 +51,26 @@ class SACConfig(OffPolicyConfig):
     batch_size: int = 256
     hidden: tuple[int, ...] = (256, 256)
     autotune_alpha: bool = True
+    """Learn the temperature towards the target entropy (else keep init_alpha)."""
 
 
 class SACHParams(NamedTuple):
     """Traced hyperparameters (vmappable)."""
 
     actor_lr: float = 3e-4
+    """Adam's learning rate for the actor."""
     critic_lr: float = 3e-4
+    """Adam's learning rate for the critics."""
     alpha_lr: float = 3e-4
+    """Adam's learning rate for the log-temperature."""
     gamma: float = 0.99
+    """Discount."""
     tau: float = 0.005
+    """Polyak step of the target critics per gradient step."""
     init_alpha: float = 1.0
+    """Initial temperature (the entropy bonus's weight)."""
     target_entropy_scale: float = 1.0
+    """Target entropy: -scale * action_dim."""
 
 
 HPARAM_RANGES = {
@@ -81,12 +89,19 @@ class SACDiscreteHParams(NamedTuple):
     0.89 of the maximum, ``log(num_actions)``."""
 
     actor_lr: float = 3e-4
+    """Adam's learning rate for the actor."""
     critic_lr: float = 3e-4
+    """Adam's learning rate for the critics."""
     alpha_lr: float = 3e-4
+    """Adam's learning rate for the log-temperature."""
     gamma: float = 0.99
+    """Discount."""
     tau: float = 0.005
+    """Polyak step of the target critics per gradient step."""
     init_alpha: float = 1.0
+    """Initial temperature (the entropy bonus's weight)."""
     target_entropy_scale: float = 0.89
+    """Target entropy as a fraction of the maximum, log(num_actions)."""
 
 
 DISCRETE_HPARAM_RANGES = {**HPARAM_RANGES, "target_entropy_scale": "[0, 1)"}

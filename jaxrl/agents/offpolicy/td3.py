@@ -39,7 +39,9 @@ class TD3Config(OffPolicyConfig):
     batch_size: int = 256
     hidden: tuple[int, ...] = (256, 256)
     num_critics: int = 2
+    """Critics: 2 takes the minimum of twin critics (TD3), 1 is DDPG's single critic."""
     policy_delay: int = 2
+    """Gradient steps between actor (and target) updates."""
 
     def validate(self) -> None:
         super().validate()
@@ -58,12 +60,19 @@ class TD3HParams(NamedTuple):
     ``[-1, 1]``."""
 
     actor_lr: float = 3e-4
+    """Adam's learning rate for the actor."""
     critic_lr: float = 3e-4
+    """Adam's learning rate for the critics."""
     gamma: float = 0.99
+    """Discount."""
     tau: float = 0.005
+    """Polyak step of the targets per target update."""
     exploration_noise: float = 0.1
+    """Std of the Gaussian noise on the actor's actions while collecting."""
     target_noise: float = 0.2
+    """Std of the smoothing noise on the target action (0: none)."""
     noise_clip: float = 0.5
+    """Clip of the target-smoothing noise."""
 
 
 HPARAM_RANGES = {

@@ -24,15 +24,25 @@ class A2CConfig:
     """Static configuration (changing one recompiles)."""
 
     num_envs: int = 16
+    """Environments stepped in lockstep in each run."""
     num_steps: int = 5
+    """Steps of every env per rollout (one update uses num_envs * num_steps env steps)."""
     total_steps: int = 500_000
+    """Env steps per run (per seed), rounded down to whole updates."""
     hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the actor and of the critic (separate networks)."""
     activation: str = "tanh"
+    """Hidden activation: tanh, relu, gelu or silu."""
     anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over the run."""
     normalize_obs: bool = False
+    """Normalise observations by running statistics (saved with the policy)."""
     normalize_advantages: bool = False
+    """Normalise advantages within each batch."""
     optimizer: str = "rmsprop"
+    """rmsprop or adam."""
     implementation: str = "auto"
+    """plain (the reference update), cpu (laid out for XLA:CPU) or auto (cpu on a CPU)."""
 
     def ppo_config(self) -> ppo.PPOConfig:
         return ppo.PPOConfig(
@@ -67,12 +77,19 @@ class A2CHParams(NamedTuple):
     """Traced hyperparameters (vmappable)."""
 
     lr: float = 7e-4
+    """Learning rate (its start, when annealed)."""
     gamma: float = 0.99
+    """Discount."""
     gae_lambda: float = 1.0
+    """GAE's lambda (1: n-step returns over the rollout, as A2C; 0: one-step TD errors)."""
     ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
     vf_coef: float = 0.5
+    """Weight of the value loss."""
     max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
     eps: float = 1e-5
+    """The optimiser's epsilon."""
 
 
 HPARAM_RANGES = {

@@ -7,7 +7,8 @@ Truncated episodes bootstrap from the value of the true final observation; termi
 episodes do not.
 
 This module is PPO as the paper writes it: :func:`collect_rollout`, :func:`advantages`,
-:func:`ppo_loss` and :func:`sgd_epochs`, with autodiff and textbook shapes. On CPU the same
+:func:`ppo_loss` and :func:`sgd_epochs` (the last three behind :func:`learn`, which learners
+that replace the env's reward reuse), with autodiff and textbook shapes. On CPU the same
 update runs laid out for XLA:CPU (:mod:`jaxrl.agents.onpolicy.ppo_cpu`), chosen by
 ``PPOConfig.implementation``; a golden test holds one update of each to the same parameters.
 """
@@ -249,6 +250,13 @@ def ppo_loss(net: ActorCritic, cfg: PPOConfig, params, mb: Batch, hp: PPOHParams
     loss and an entropy bonus, each averaged over the minibatch.
     """
     dist, value = net(params, mb.obs)
+    return ppo_objective(cfg, dist, value, mb, hp)
+
+
+def ppo_objective(cfg: PPOConfig, dist, value, mb: Batch, hp: PPOHParams):
+    """:func:`ppo_loss` from the policy's distribution and values on the minibatch (any
+    leading shape, e.g. ``[T, B]`` for sequences), so a learner whose network is not
+    :class:`ActorCritic` (a recurrent one) shares the objective."""
     log_ratio = dist.log_prob(mb.action) - mb.log_prob
     ratio = jnp.exp(log_ratio)
     adv = mb.advantage
@@ -273,7 +281,13 @@ def sgd_epochs(net, cfg: PPOConfig, tx, params, opt_state, batch: Batch, perms, 
     """
     shape = (cfg.update_epochs * cfg.num_minibatches, cfg.minibatch_size)
     mbs = jax.tree.map(lambda x: x[perms.reshape(-1)].reshape(shape + x.shape[1:]), batch)
-    grad_fn = jax.grad(functools.partial(ppo_loss, net, cfg), has_aux=True)
+    return sgd_steps(functools.partial(ppo_loss, net, cfg), tx, params, opt_state, mbs, hp)
+
+
+def sgd_steps(loss, tx, params, opt_state, mbs, hp):
+    """One gradient step of ``loss(params, mb, hp) -> (total, aux)`` per minibatch of ``mbs``
+    (a pytree with a leading minibatch axis) -> ``(params, opt_state, mean aux)``."""
+    grad_fn = jax.grad(loss, has_aux=True)
 
     def sgd_step(carry, mb):
         params, opt_state = carry
@@ -285,21 +299,28 @@ def sgd_epochs(net, cfg: PPOConfig, tx, params, opt_state, batch: Batch, perms, 
     return params, opt_state, losses.mean(axis=0)
 
 
+def learn(net: ActorCritic, cfg: PPOConfig, params, opt_state, traj: Transition, hp: PPOHParams,
+          key):  # fmt: skip
+    """PPO's learning step on a rollout ``traj [T, E]`` (whatever its rewards):
+    :func:`advantages`, then :func:`sgd_epochs` on shuffles drawn from ``key``
+    -> ``(params, opt_state, mean losses [5])``."""
+    adv, target = advantages(net, params, traj, hp)
+    n = cfg.batch_size
+    batch = Batch(traj.obs, traj.action, traj.log_prob, traj.value, adv, target)
+    batch = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), batch)
+    perms = jax.vmap(lambda k: jax.random.permutation(k, n))(
+        jax.random.split(key, cfg.update_epochs)
+    )
+    return sgd_epochs(net, cfg, make_optimizer(cfg, hp), params, opt_state, batch, perms, hp)
+
+
 def update(net: ActorCritic, cfg: PPOConfig, venv, state: PPOState, hp: PPOHParams, env_params):
     """One PPO update: rollout, advantages, epochs of minibatch SGD -> ``(state, metrics)``."""
     key, k_rollout, k_perm = jax.random.split(state.key, 3)
     env_state, obs, traj = collect_rollout(
         net, venv, state.params, state.env_state, state.obs, k_rollout, cfg.num_steps, env_params
     )
-    adv, target = advantages(net, state.params, traj, hp)
-    n = cfg.batch_size
-    batch = Batch(traj.obs, traj.action, traj.log_prob, traj.value, adv, target)
-    batch = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), batch)
-    perm_keys = jax.random.split(k_perm, cfg.update_epochs)
-    perms = jax.vmap(lambda k: jax.random.permutation(k, n))(perm_keys)
-    params, opt_state, losses = sgd_epochs(
-        net, cfg, make_optimizer(cfg, hp), state.params, state.opt_state, batch, perms, hp
-    )
+    params, opt_state, losses = learn(net, cfg, state.params, state.opt_state, traj, hp, k_perm)
     last_return, episodes = latest_return(state.last_return, traj.episode_return, traj.done)
     metrics = {"episode_return": last_return, "episodes": episodes}
     metrics.update(zip(LOSS_NAMES, losses, strict=True))

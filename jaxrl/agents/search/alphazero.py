@@ -48,9 +48,15 @@ class AlphaZeroHParams(NamedTuple):
     """Traced hyperparameters (vmappable)."""
 
     lr: float = 1e-3
+    """Adam's learning rate."""
     value_coef: float = 1.0
+    """Weight of the value loss."""
     max_grad_norm: float = 1.0
-    temperature: float = 1.0  # self-play exploration (see ``run_search``)
+    """Global gradient-norm clip."""
+    temperature: float = 1.0
+    """Self-play exploration: Gumbel noise scale at the root (gumbel), or visit counts
+    sampled as visits ** (1 / temperature) (muzero); 0 is greedy.
+    """
 
 
 HPARAM_RANGES = {"lr": "> 0", "value_coef": ">= 0", "max_grad_norm": "> 0", "temperature": ">= 0"}

@@ -54,7 +54,9 @@ class MuZeroConfig(SearchLearnerConfig):
     hidden: tuple[int, ...] = (64,)
     num_simulations: int = 16
     unroll_steps: int = 5
+    """Steps the learned model is unrolled from each sampled position (K)."""
     latent_dim: int = 64
+    """Size of the learned model's latent state."""
 
     @property
     def unroll(self) -> int:
@@ -69,10 +71,17 @@ class MuZeroHParams(NamedTuple):
     """Traced hyperparameters (vmappable)."""
 
     lr: float = 3e-3
+    """Adam's learning rate."""
     value_coef: float = 0.5
+    """Weight of the value loss."""
     reward_coef: float = 1.0
+    """Weight of the reward loss."""
     max_grad_norm: float = 1.0
-    temperature: float = 1.0  # self-play exploration (see ``run_search``)
+    """Global gradient-norm clip."""
+    temperature: float = 1.0
+    """Self-play exploration: Gumbel noise scale at the root (gumbel), or visit counts
+    sampled as visits ** (1 / temperature) (muzero); 0 is greedy.
+    """
 
 
 HPARAM_RANGES = {

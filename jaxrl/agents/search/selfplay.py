@@ -160,19 +160,33 @@ class SearchLearnerConfig:
     """
 
     num_envs: int = 16
+    """Environments stepped in lockstep in each run."""
     num_steps: int = 16
+    """Search-guided steps of every env per update."""
     total_steps: int = 61_440
+    """Env steps per run (per seed), rounded down to whole updates."""
     window: int = 64
+    """Replay: the latest steps of every env kept for sampling."""
     sgd_steps: int = 16
+    """Adam steps per update."""
     sgd_batch: int = 64
+    """Sampled positions per Adam step."""
     n_step: int = 20
+    """Steps of rewards in each value target before bootstrapping from a root value."""
     hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the networks."""
     num_bins: int = 41
+    """Bins of the categorical (two-hot) value head, at least 3."""
     value_max: float = 100.0
+    """Largest |value| the value head represents (after the h-transform's inverse)."""
     gamma: float = 0.99
+    """Discount (static: the search uses it)."""
     search_policy: str = "gumbel"
+    """gumbel (Gumbel MuZero, good with few simulations) or muzero (PUCT)."""
     num_simulations: int = 32
+    """Simulations per search (one search per action)."""
     max_depth: int | None = None
+    """Deepest node a simulation may expand (None: num_simulations)."""
 
     @property
     def batch_size(self) -> int:

@@ -1,0 +1,163 @@
+"""Maximum-entropy inverse RL with a linear reward, tabular (Ziebart et al. 2008, AAAI).
+
+The reward is linear in state features, ``r_theta(s) = phi(s) . theta``. Demonstrations are
+modelled as samples of the maximum (causal) entropy policy for ``r_theta`` over a horizon of
+``T`` steps (Ziebart et al. 2010, "Modeling interaction via the principle of maximum causal
+entropy": soft value iteration; on deterministic dynamics it is the 2008 paper's backward
+pass). Fitting ``theta`` maximises the dual
+
+    L(theta) = theta . mu_E - E_{s_0}[V_0(s_0)],   dL/dtheta = mu_E - sum_t sum_s D_t(s) phi(s),
+
+expert feature counts ``mu_E = (1/N) sum_i sum_t phi(s_t^i)`` minus the features expected
+under the policy, from the exact state visitation frequencies ``D_t`` of the forward pass.
+``L`` is the demonstrations' log-likelihood ``(1/N) sum_i sum_t log pi_t(a_t^i | s_t^i)``
+up to terms whose expectation over the dynamics is zero (exactly it for deterministic
+dynamics and one start state, the 2008 paper's setting).
+Everything runs on the explicit transition tensor of a :class:`jaxrl.envs.tabular.TabularMDP`
+and is jittable and vmappable (over worlds, seeds and demonstration counts, the latter as
+weights over a fixed maximum number of demonstrations).
+
+Conventions: the reward ``r(s_t)`` is received in each of the ``T`` states ``s_0..s_{T-1}``;
+``V_T = 0``; policies are time-indexed, ``[T, S, A]``.
+
+This is a library (functions and an experiment, ``experiments/inverse_rl.py``), not a
+:class:`~jaxrl.learner.Learner`: it needs the env's transition tensor (a model, which the
+gymnax protocol does not give), never steps an env, and its policy is indexed by time, which
+``Policy.act(obs)`` does not see.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def soft_value_iteration(transitions: jax.Array, reward: jax.Array, horizon: int):
+    """Finite-horizon soft (log-sum-exp) value iteration.
+
+    ``Q_t(s, a) = r(s) + sum_s' P(s' | s, a) V_{t+1}(s')``, ``V_t(s) = log sum_a exp Q_t(s, a)``,
+    ``V_T = 0``; the maximum causal entropy policy is ``pi_t(a | s) = exp(Q_t(s, a) - V_t(s))``.
+
+    Args:
+      transitions: ``P [S, A, S]``.
+      reward: ``r [S]``.
+      horizon: ``T`` (static).
+
+    Returns:
+      ``(log_pi [T, S, A], V [T, S])``.
+    """
+
+    def backward(v_next, _):
+        q = reward[:, None] + transitions @ v_next  # [S, A]
+        v = jax.nn.logsumexp(q, axis=1)
+        return v, (q - v[:, None], v)
+
+    v_end = jnp.zeros(transitions.shape[0], reward.dtype)
+    _, (log_pi, v) = jax.lax.scan(backward, v_end, None, horizon, reverse=True)
+    return log_pi, v
+
+
+def state_visitation(transitions: jax.Array, initial: jax.Array, policy: jax.Array):
+    """Exact state visitation frequencies ``D_t(s) = P(s_t = s)`` of a time-indexed policy.
+
+    ``D_0 = initial``, ``D_{t+1}(s') = sum_{s, a} D_t(s) pi_t(a | s) P(s' | s, a)``.
+
+    Args:
+      transitions: ``P [S, A, S]``.
+      initial: ``[S]``.
+      policy: ``pi [T, S, A]`` (probabilities).
+
+    Returns:
+      ``D [T, S]`` for ``t = 0..T-1``.
+    """
+
+    def forward(d, pi_t):
+        d_next = jnp.einsum("s,sa,sat->t", d, pi_t, transitions)
+        return d_next, d
+
+    _, d = jax.lax.scan(forward, initial, policy)
+    return d
+
+
+def feature_counts(features: jax.Array, states: jax.Array, weights: jax.Array) -> jax.Array:
+    """Expert feature counts ``mu_E = sum_i w_i sum_t phi(s_t^i)``, ``[K]``, from demo states
+    ``[N, T]`` and weights ``[N]`` summing to 1 (``1/n`` on the first ``n`` demos: a
+    demonstration count that ``jax.vmap`` can sweep with fixed shapes)."""
+    return jnp.einsum("n,ntk->k", weights, features[states])
+
+
+def gradient(transitions, features, initial, theta, expert_counts, horizon: int):
+    """The log-likelihood gradient ``mu_E - E_theta[sum_t phi(s_t)]`` ``[K]`` and the policy
+    ``log pi [T, S, A]`` of ``r = features @ theta``."""
+    log_pi, _ = soft_value_iteration(transitions, features @ theta, horizon)
+    d = state_visitation(transitions, initial, jnp.exp(log_pi))
+    return expert_counts - d.sum(axis=0) @ features, log_pi
+
+
+class MaxEntHParams(NamedTuple):
+    """Traced hyperparameters of :func:`maxent_irl`."""
+
+    lr: float = 0.1
+    """Adam's step size on theta."""
+    l2: float = 0.0
+    """Weight of an L2 penalty 0.5 * l2 * |theta|^2 on the log-likelihood."""
+
+
+def maxent_irl(transitions, features, initial, expert_counts, horizon: int, steps: int,
+               hparams: MaxEntHParams | None = None):  # fmt: skip
+    """Fits ``theta`` by ``steps`` Adam steps of ascent on the demonstrations' log-likelihood.
+
+    Returns:
+      ``(theta [K], |gradient| per step [steps])``.
+    """
+    hparams = MaxEntHParams() if hparams is None else hparams
+    tx = optax.adam(hparams.lr)
+    theta = jnp.zeros(features.shape[1], features.dtype)
+
+    def step(carry, _):
+        theta, opt_state = carry
+        g, _ = gradient(transitions, features, initial, theta, expert_counts, horizon)
+        g = g - hparams.l2 * theta
+        updates, opt_state = tx.update(-g, opt_state, theta)
+        return (optax.apply_updates(theta, updates), opt_state), jnp.linalg.norm(g)
+
+    (theta, _), norms = jax.lax.scan(step, (theta, tx.init(theta)), None, steps)
+    return theta, norms
+
+
+def value_iteration(transitions: jax.Array, reward: jax.Array, horizon: int):
+    """Finite-horizon (hard) value iteration: ``(greedy policy [T, S, A] one-hot, V [T, S])``
+    (ties broken towards the lowest action index)."""
+
+    def backward(v_next, _):
+        q = reward[:, None] + transitions @ v_next
+        return q.max(axis=1), (jax.nn.one_hot(q.argmax(axis=1), q.shape[1]), q.max(axis=1))
+
+    v_end = jnp.zeros(transitions.shape[0], reward.dtype)
+    _, (pi, v) = jax.lax.scan(backward, v_end, None, horizon, reverse=True)
+    return pi, v
+
+
+def policy_value(transitions, initial, reward, policy) -> jax.Array:
+    """``E[sum_{t<T} r(s_t)]`` from ``s_0 ~ initial`` under ``policy [T, S, A]``."""
+    return jnp.sum(state_visitation(transitions, initial, policy) @ reward)
+
+
+class ValueDifference(NamedTuple):
+    optimal: jax.Array  # V* of the true reward
+    learned: jax.Array  # true value of the optimal policy for the learned reward
+    difference: jax.Array  # optimal - learned (>= 0)
+
+
+def expected_value_difference(transitions, initial, true_reward, learned_reward,
+                              horizon: int) -> ValueDifference:  # fmt: skip
+    """Expected value difference (Levine et al. 2011): the true value lost by acting
+    optimally for the learned reward instead of the true one, from the start distribution."""
+    pi_star, v_star = value_iteration(transitions, true_reward, horizon)
+    pi_learned, _ = value_iteration(transitions, learned_reward, horizon)
+    optimal = initial @ v_star[0]
+    learned = policy_value(transitions, initial, true_reward, pi_learned)
+    return ValueDifference(optimal, learned, optimal - learned)
