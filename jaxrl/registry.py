@@ -36,7 +36,9 @@ ALGORITHMS: dict[str, Entry] = {
     "rl2": Entry("jaxrl.agents.memory.rl2", "both", "RL², recurrent PPO across trials"),
     "cmaes": Entry("jaxrl.agents.evolution.cmaes", "both", "CMA-ES / OpenAI-ES policy search"),
     "muzero": Entry("jaxrl.agents.search.muzero", "discrete", "MuZero, learned model + mctx"),
-    "option_critic": Entry("jaxrl.agents.hierarchical.option_critic", "discrete", "options"),
+    "option_critic": Entry(
+        "jaxrl.agents.hierarchical.option_critic", "discrete", "option-critic: learned options"
+    ),
     "hiro": Entry("jaxrl.agents.hierarchical.hiro", "continuous", "HIRO: subgoals on TD3"),
     "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
     "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
