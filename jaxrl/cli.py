@@ -23,9 +23,10 @@ USAGE = """usage: jaxrl train ALGO --env NAME [--seeds N] [--total-steps S] [--o
        jaxrl compare DIR DIR... [--normalize --reference ENV=SCORE] [--out PNG]
        jaxrl demos DIR --out FILE [--episodes N] [--run I] [--stochastic]
        jaxrl envs [NAME...]
+       jaxrl dataset make ENV --kind KIND --out PATH | jaxrl dataset info PATH
 `jaxrl train --help` lists the algorithms, `jaxrl train ALGO --help` every flag of one"""
 
-COMMANDS = ("train", "sweep", "evaluate", "compare", "demos", "envs")
+COMMANDS = ("train", "sweep", "evaluate", "compare", "demos", "envs", "dataset")
 
 
 class CLIError(Exception):
@@ -57,6 +58,9 @@ def _common_flags(sweep: bool) -> list[_Flag]:
         _Flag("env", str, "CartPole-v1", "Env name (`jaxrl envs` lists them with their spaces)."),
         _Flag("env_params", str, "", "Env parameter overrides NAME=VALUE,... (e.g. "
               "length=0.75,masspole=0.2); `jaxrl envs NAME` lists an env's parameters."),
+        _Flag("randomize", str, "", "Domain randomisation: ranges NAME=LOW:HIGH,... (a union "
+              "LOW:HIGH|LOW:HIGH; A+B=LOW:HIGH gives two fields one draw) from which every "
+              "training episode draws its env params."),
         _Flag("seeds", int, 4, f"Independent runs{per}, all in one compiled call."),
         _Flag("seed", int, 0, "Base seed: run i trains with fold_in(key(seed), i)."),
         _Flag("out", str | None, None, "Results directory: config, metrics, summary, the "
@@ -298,8 +302,9 @@ def _env_overrides(spec: str) -> dict[str, float]:
 
 
 def _fingerprint_fields(algo, args, overrides, points, config: dict, hparams: dict) -> dict:
+    randomize = {"randomize": args.randomize} if args.randomize else {}
     return dict(algo=algo, env=args.env, env_params=overrides, seed=args.seed, config=config,
-                points=points, seeds=args.seeds, hparams=hparams)  # fmt: skip
+                points=points, seeds=args.seeds, hparams=hparams, **randomize)  # fmt: skip
 
 
 def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
@@ -374,6 +379,12 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
     config = registry.config_from_dict(module.CONFIG, config_dict)
     base_hparams = module.HPARAMS(**hparams_dict)
     env, env_params = envs.make(args.env, **overrides)
+    if args.randomize:  # domain randomisation: every episode draws its params from ranges
+        try:
+            ranges = envs.parse_ranges(args.randomize)
+            env = envs.DomainRandomization(env, ranges, env_params)
+        except ValueError as e:
+            raise CLIError(f"randomize: {e}") from None
     learner = module.make_learner(config, env, env_params)  # validates the config
     hparams, key_ids = sweep_mod.expand(base_hparams, points, args.seeds)
     learner.validate_hparams(hparams)
@@ -474,6 +485,7 @@ def train_command(algo: str, argv: list[str], sweep: bool = False) -> int:
                 "algo": algo,
                 "env": args.env,
                 "env_params": overrides,
+                "randomize": args.randomize,
                 "seeds": args.seeds,
                 "seed": args.seed,
                 "grid": points if sweep else None,
@@ -829,6 +841,10 @@ def main(argv: list[str] | None = None) -> int:
             from jaxrl.run.demos import demos_command
 
             return demos_command(rest)
+        if command == "dataset":
+            from jaxrl.datasets.cli import main as dataset_main
+
+            return dataset_main(rest)
         raise CLIError(unknown_name("command", command, COMMANDS))
     except (CLIError, ValueError, TypeError) as e:  # RunDirError, CheckpointError: ValueError
         return _fail(str(e))

@@ -55,11 +55,17 @@ class Policy(NamedTuple):
     of an episode. ``env_state`` is the batch of env states behind ``obs`` (the states of the
     env as :func:`jaxrl.envs.stack` wraps it), read only by planners that search with the
     true simulator (``uses_env_state``); others ignore it.
+
+    ``observe(carry, reward [B]) -> carry``, if given, tells the carry the reward of the
+    step just taken, before the episode loop resets the carry of episodes that ended: a
+    return-conditioned policy (Decision Transformer) counts down its target return with it.
+    ``None`` for policies that do not read rewards.
     """
 
     act: Callable
     init_carry: Callable = no_carry
     uses_env_state: bool = False
+    observe: Callable | None = None
 
 
 class Learner(NamedTuple):

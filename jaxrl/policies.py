@@ -31,8 +31,9 @@ class LoadedPolicy:
     a batch of them, as NumPy or JAX arrays, and returns the actions the env takes. It is
     jitted, and traceable inside a caller's ``jax.jit``. A recurrent policy keeps memory
     between steps: pass ``carry=policy.init_carry(batch)`` and feed back the carry it
-    returns. A planner that searches with the true simulator (``uses_env_state``) also
-    needs the env states behind the observations (``env_state``, from :meth:`make_env`).
+    returns (and, for a return-conditioned one, :meth:`observe` of each reward). A planner
+    that searches with the true simulator (``uses_env_state``) also needs the env states
+    behind the observations (``env_state``, from :meth:`make_env`).
     """
 
     def __init__(self, learner: Learner, params, *, algo: str, env_name: str, run: int,
@@ -77,6 +78,14 @@ class LoadedPolicy:
     def init_carry(self, batch: int = 1):
         """The memory of ``batch`` episodes starting (``()`` for a policy without memory)."""
         return self.learner.policy.init_carry(batch)
+
+    def observe(self, carry, reward):
+        """The carry after a step that earned ``reward`` (``[B]``): a return-conditioned
+        policy (Decision Transformer) counts its target return down with it; the carry
+        unchanged for policies that do not read rewards."""
+        if self.learner.policy.observe is None:
+            return carry
+        return self.learner.policy.observe(carry, jnp.reshape(jnp.asarray(reward), (-1,)))
 
     def make_env(self, num_envs: int = 1):
         """``(venv, env_params)``: the env as training and evaluation step it (flattened

@@ -42,6 +42,21 @@ ALGORITHMS: dict[str, Entry] = {
     "hiro": Entry("jaxrl.agents.hierarchical.hiro", "continuous", "HIRO: subgoals on TD3"),
     "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
     "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
+    "bc": Entry("jaxrl.agents.offline.bc", "both", "behaviour cloning (offline, --dataset)"),
+    "td3_bc": Entry("jaxrl.agents.offline.td3_bc", "continuous", "TD3+BC (offline, --dataset)"),
+    "iql": Entry("jaxrl.agents.offline.iql", "continuous", "IQL (offline, --dataset)"),
+    "dt": Entry("jaxrl.agents.offline.dt", "both", "Decision Transformer (offline, --dataset)"),
+    "cql": Entry("jaxrl.agents.offline.cql", "continuous", "CQL on SAC (offline, --dataset)"),
+    "sac_offline": Entry(
+        "jaxrl.agents.offline.sac_offline",
+        "continuous",
+        "SAC on a dataset alone (offline control, --dataset)",
+    ),
+    "td3_offline": Entry(
+        "jaxrl.agents.offline.td3_offline",
+        "continuous",
+        "TD3 on a dataset alone (offline control, --dataset)",
+    ),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",

@@ -203,7 +203,7 @@ def play_episode(policy, key, *, greedy: bool = True, max_steps: int | None = No
 
     venv, env_params = policy.make_env(1)
     steps = max_steps or max_steps_of(env_params)
-    act = policy.learner.policy.act
+    act, observe = policy.learner.policy.act, policy.learner.policy.observe
 
     @jax.jit
     def run(params, key):
@@ -218,6 +218,8 @@ def play_episode(policy, key, *, greedy: bool = True, max_steps: int | None = No
             obs, state, reward, terminated, truncated, _ = venv.transition(
                 k_step, state, action, env_params
             )
+            if observe is not None:
+                carry = observe(carry, reward)
             return (obs, state, carry), (obs, state.env_state, reward, terminated | truncated)
 
         _, (obs_t, states_t, rewards, done) = jax.lax.scan(

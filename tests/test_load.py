@@ -21,6 +21,7 @@ import jaxrl
 from jaxrl import envs, registry, render
 from jaxrl import learner as contract
 from jaxrl.agents.evolution import cmaes
+from jaxrl.agents.memory import ppo_rnn
 from jaxrl.agents.offpolicy import dqn, sac
 from jaxrl.agents.search import alphazero
 from jaxrl.learner import Learner, Policy
@@ -180,6 +181,28 @@ def test_recurrent_policy_keeps_its_carry(tmp_path):
         np.testing.assert_array_equal(actions, [0, 0, 0])
     finally:
         registry.ALGORITHMS.pop("test_recurrent")
+
+
+def test_recurrent_ppo_loads_and_carries_its_memory_as_in_training(tmp_path):
+    """ppo_rnn's GRU policy loaded from a run directory: three steps of actions and carries
+    equal the learner's own act fed the same carries."""
+    config = ppo_rnn.PPORNNConfig(num_envs=4, num_steps=8, total_steps=32, core_size=8,
+                                  encoder=(8,), head=(8,))  # fmt: skip
+    env, env_params = envs.make("CartPole-v1")
+    learner = ppo_rnn.make_learner(config, env, env_params)
+    params = _write_run(tmp_path / "rnn", "ppo_rnn", "CartPole-v1", config, learner)
+    policy = jaxrl.load(tmp_path / "rnn", run=1)
+    assert policy.recurrent
+    obs, state = _observations(learner, n=3)
+    want_carry, got_carry = learner.policy.init_carry(3), policy.init_carry(3)
+    for step in range(3):
+        key = jax.random.key(step)
+        want, want_carry = learner.policy.act(params, obs, key, want_carry, state, False)
+        got, got_carry = policy.act(np.asarray(obs), key, greedy=False, carry=got_carry)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        np.testing.assert_allclose(np.asarray(got_carry), np.asarray(want_carry), atol=1e-6)
+        obs = obs + 0.1 * (step + 1)  # other inputs at each step
+    assert float(jnp.abs(jnp.asarray(got_carry)).sum()) > 0  # the memory moved
 
 
 class _Boom:

@@ -17,6 +17,32 @@ def spaces():
 
 
 @pytest.fixture(scope="module")
+def datasets(spaces, tmp_path_factory):
+    """A small dataset of random arrays on each env, for learners that train on one."""
+    import numpy as np
+
+    from jaxrl.datasets import storage
+    from jaxrl.datasets.training import env_spaces
+
+    rng = np.random.default_rng(0)
+    paths = {}
+    for kind, (env, env_params) in spaces.items():
+        obs_space, act_space = env_spaces(env, env_params)
+        n, d = 300, obs_space["shape"][0]
+        if kind == "discrete":
+            actions = rng.integers(0, act_space["n"], n)
+        else:
+            actions = rng.uniform(-1, 1, (n, act_space["shape"][0])).astype(np.float32)
+        dones = np.arange(n) % 100 == 99
+        data = storage.Dataset(rng.normal(size=(n, d)).astype(np.float32), actions,
+                               rng.normal(size=n).astype(np.float32), dones, np.zeros(n, bool),
+                               rng.normal(size=(n, d)).astype(np.float32))  # fmt: skip
+        paths[kind] = tmp_path_factory.mktemp("datasets") / kind
+        storage.write(paths[kind], data, observation_space=obs_space, action_space=act_space)
+    return paths
+
+
+@pytest.fixture(scope="module")
 def demo_files(spaces, tmp_path_factory):
     """A demonstration file per space (two episodes of the random policy), for learners that
     imitate one (a ``demos`` config field)."""
@@ -38,7 +64,9 @@ def demo_files(spaces, tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, spaces, demo_files):
+def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(
+    name, spaces, demo_files, datasets
+):
     module = registry.algorithm(name)
     entry = registry.ALGORITHMS[name]
     hp_fields = set(module.HPARAMS._fields)
@@ -49,6 +77,8 @@ def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(name, space
             config = dataclasses.replace(config, episode_steps=200)
         if "demos" in {f.name for f in dataclasses.fields(config)}:
             config = dataclasses.replace(config, demos=str(demo_files[kind]), num_demos=2)
+        if hasattr(config, "dataset"):  # offline learners: a dataset of the env's spaces
+            config = dataclasses.replace(config, dataset=str(datasets[kind]))
         if handles:
             learner = module.make_learner(config, env, env_params)
             assert isinstance(learner, Learner)

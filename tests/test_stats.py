@@ -60,3 +60,15 @@ def test_performance_profile_by_hand():
                                [1.0, 0.75, 0.5, 0.25, 0.0])  # fmt: skip
     two_tasks = np.array([[0.0, 10.0], [1.0, 20.0]])  # runs over both tasks pooled
     np.testing.assert_allclose(stats.performance_profile(two_tasks, [0.5, 15.0]), [0.75, 0.25])
+
+
+def test_fraction_below_ci_matches_the_binomial_interval():
+    """256 runs of which 77 (30 %) fall below the baseline: the point estimate is exact and
+    the bootstrap interval matches the normal approximation of the binomial,
+    0.30 +- 1.96 sqrt(0.3 * 0.7 / 256) = [0.244, 0.357], within resampling noise."""
+    x = np.concatenate([np.full(77, 10.0), np.full(179, 500.0)])
+    frac, lo, hi = stats.fraction_below_ci(np.random.default_rng(0).permutation(x), 22.4)
+    assert frac == 77 / 256
+    half = 1.96 * np.sqrt(frac * (1 - frac) / 256)
+    np.testing.assert_allclose([lo, hi], [frac - half, frac + half], atol=0.012)
+    assert stats.fraction_below_ci(x, 5.0) == (0.0, 0.0, 0.0)  # ties at the baseline count not

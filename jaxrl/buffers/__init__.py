@@ -4,8 +4,10 @@ from jaxrl.buffers.replay import (
     BufferState,
     ReplayBuffer,
     Sample,
+    full_state,
     make_prioritized,
     make_uniform,
 )
 
-__all__ = ["BufferState", "ReplayBuffer", "Sample", "make_prioritized", "make_uniform"]
+__all__ = ["BufferState", "ReplayBuffer", "Sample", "full_state", "make_prioritized",
+           "make_uniform"]  # fmt: skip

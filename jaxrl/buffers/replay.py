@@ -205,6 +205,23 @@ def _make(capacity, num_envs, batch_size, sequence_length, storage_dtype, alpha,
     )
 
 
+def full_state(items) -> BufferState:
+    """A full buffer state holding ``items`` (a pytree of ``[N, ...]`` arrays, e.g. an offline
+    dataset's transitions) as ``N`` rows of one env, oldest first: the state of
+    ``make_uniform(N, 1, batch_size)`` after ``N`` adds, so its ``sample`` draws uniformly
+    over all ``N`` (sequences of consecutive rows with ``sequence_length > 1``). Traceable:
+    inside a jitted function it costs nothing (the rows are a reshape of ``items``)."""
+    data = jax.tree.map(lambda x: jnp.expand_dims(jnp.asarray(x), 1), items)
+    n = jax.tree.leaves(items)[0].shape[0]
+    return BufferState(
+        data=data,
+        pos=jnp.zeros((), jnp.int32),
+        count=jnp.full((), n, jnp.int32),
+        tree=jnp.zeros((2,), jnp.float32),
+        max_priority=jnp.ones((), jnp.float32),
+    )
+
+
 def make_uniform(
     capacity: int,
     num_envs: int,

@@ -2,6 +2,7 @@
 
 from jaxrl.envs.meta import Trial, TrialParams, as_trial, bernoulli_bandit
 from jaxrl.envs.perturb import parse_ranges, sample_params, set_params, settable_fields
+from jaxrl.envs.randomize import DomainRandomization
 from jaxrl.envs.registry import list_envs, make, spaces_of
 from jaxrl.envs.spaces import ActionSpec, action_spec, is_discrete, require_action_kind
 from jaxrl.envs.wrappers import (
@@ -25,6 +26,7 @@ __all__ = [
     "bernoulli_bandit",
     "require_action_kind",
     "ClipAction",
+    "DomainRandomization",
     "EpisodeStatistics",
     "FlattenObservation",
     "MaskObservation",

@@ -40,9 +40,19 @@ def settable_fields(params) -> list[str]:
     return [f.name for f in dataclasses.fields(params) if f.name not in derived_fields(params)]
 
 
+def tied_fields(name: str) -> list[str]:
+    """The fields a range's name sets: ``"link_mass_1+link_mass_2"`` names two fields that
+    take one shared draw (Packer et al. 2018 give Acrobot one "mass" for both links)."""
+    return [part.strip() for part in name.split("+")]
+
+
 def _check_names(params, names) -> None:
     fields = settable_fields(params)
-    for name in names:
+    named = [field for group in names for field in tied_fields(group)]
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        raise ValueError(f"{twice[0]}: given more than one range")
+    for name in named:
         if name in derived_fields(params):
             raise ValueError(f"{name}: derived from other params and cannot be set directly")
         if name not in fields:
@@ -86,7 +96,8 @@ def _uniform_union(key, parts: tuple[tuple[float, float], ...]) -> jax.Array:
 
 def sample_params(key: jax.Array, params, ranges: Mapping):
     """Samples each named field uniformly in its range: ``(low, high)``, or a union of
-    intervals ``((l1, h1), (l2, h2), ...)`` sampled uniformly over their total length.
+    intervals ``((l1, h1), (l2, h2), ...)`` sampled uniformly over their total length. A name
+    joining fields with ``+`` (``"link_length_1+link_length_2"``) gives them one shared draw.
 
     Traceable: ``jax.vmap(sample_params, (0, None, None))(keys, params, ranges)`` returns a
     batch of params for domain randomisation.
@@ -94,16 +105,18 @@ def sample_params(key: jax.Array, params, ranges: Mapping):
     _check_names(params, ranges)
     parts = {name: intervals(name, value) for name, value in ranges.items()}
     keys = jax.random.split(key, max(len(ranges), 1))
-    values = {
-        name: _uniform_union(k, parts[name]) for k, name in zip(keys, sorted(ranges), strict=False)
-    }
+    values = {}
+    for k, name in zip(keys, sorted(ranges), strict=False):
+        draw = _uniform_union(k, parts[name])
+        values.update({field: draw for field in tied_fields(name)})
     return make_consistent(params.replace(**values))
 
 
 def parse_ranges(spec: str | list[str]) -> dict:
     """Parses ``"length=0.25:0.75,masspole=0.1"`` into ``{name: (low, high)}``; a union of
     intervals is written with ``|``: ``"length=0.05:0.25|0.75:1.0"`` gives
-    ``{"length": ((0.05, 0.25), (0.75, 1.0))}``."""
+    ``{"length": ((0.05, 0.25), (0.75, 1.0))}``; ``link_mass_1+link_mass_2=0.75:1.25`` ties two
+    fields to one draw (:func:`sample_params`)."""
     items = spec if isinstance(spec, list) else [s for s in spec.split(",") if s.strip()]
     out = {}
     for item in items:

@@ -1,6 +1,7 @@
 """Loss and return math, written unbatched and time-indexed."""
 
 from jaxrl.losses.gae import generalized_advantage_estimation
+from jaxrl.losses.offline import awr_weight, cql_penalty, expectile_loss, td3_bc_actor_loss
 from jaxrl.losses.ppo import categorical_ppo_terms, clipped_surrogate_loss, clipped_value_loss
 from jaxrl.losses.value_learning import (
     double_q_target,
@@ -18,6 +19,9 @@ from jaxrl.losses.value_transform import (
 )
 
 __all__ = [
+    "awr_weight",
+    "cql_penalty",
+    "expectile_loss",
     "categorical_ppo_terms",
     "categorical_to_scalar",
     "clipped_surrogate_loss",
@@ -29,6 +33,7 @@ __all__ = [
     "n_step_bootstrap",
     "scalar_to_categorical",
     "soft_state_value",
+    "td3_bc_actor_loss",
     "two_hot",
     "two_hot_decode",
     "value_transform",

@@ -1,7 +1,8 @@
-"""Episodes of a policy: the one evaluation loop, and saved runs re-run from their directory.
+"""Episodes of a policy: evaluation of saved runs, re-run from their directory.
 
-:func:`play` plays any :class:`~jaxrl.learner.Policy` (feed-forward, recurrent, a planner
-that reads env states, the random policy) in a batch of envs and records each step;
+:func:`play` (from :mod:`jaxrl.episodes`, the one episode loop) plays any
+:class:`~jaxrl.learner.Policy` (feed-forward, recurrent, return-conditioned, a planner that
+reads env states, the random policy) in a batch of envs and records each step;
 :func:`first_episode_returns` gives each env's first episode's return from it, and everything
 that scores a policy uses that.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,79 +18,18 @@ import numpy as np
 
 from jaxrl import envs as jenvs
 from jaxrl import learner as contract
-from jaxrl.learner import Learner, Policy
+from jaxrl.episodes import Steps, first_episode_returns, max_steps_of, play  # noqa: F401
+from jaxrl.learner import Learner
 from jaxrl.run import stats
 from jaxrl.run.results import RunDirError, load_policy
 
 
-class Steps(NamedTuple):
-    """What :func:`play` records at each step ``[T, N, ...]``."""
-
-    action: jax.Array
-    reward: jax.Array
-    ended: jax.Array  # an episode ended on this step
-    episode_return: jax.Array  # its return, where ``ended``
-    first: jax.Array  # the step belongs to each copy's first episode
-
-
-def play(policy: Policy, params, venv, env_params, key, max_steps: int, greedy: bool = True):
-    """``max_steps`` steps of ``venv``'s copies under ``policy``: the one evaluation loop.
-
-    ``venv`` is a :func:`jaxrl.envs.stack` of ``N`` copies (``env_params`` batched if the
-    stack was built with ``batched_params``). The policy's carry starts from
-    ``init_carry(N)`` and is reset wherever an episode ends. The copies' first states are
-    ``venv.reset(jax.random.split(key)[0], env_params)``. Traceable.
-
-    Returns:
-      :class:`Steps`, ``[max_steps, N, ...]`` each.
-    """
-    n = venv.num_envs
-    k_reset, k_run = jax.random.split(key)
-    obs, state = venv.reset(k_reset, env_params)
-    carry0 = policy.init_carry(n)
-
-    def body(loop, key):
-        obs, state, carry, done = loop
-        k_act, k_step = jax.random.split(key)
-        action, carry = policy.act(params, obs, k_act, carry, state, greedy)
-        obs, state, reward, _, _, info = venv.step(k_step, state, action, env_params)
-        ended = info["returned_episode"]
-        carry = jax.tree.map(lambda c0, c: _where_rows(ended, c0, c), carry0, carry)
-        record = Steps(action, reward, ended, info["episode_return"], ~done)
-        return (obs, state, carry, done | ended), record
-
-    init = (obs, state, carry0, jnp.zeros(n, bool))
-    _, steps = jax.lax.scan(body, init, jax.random.split(k_run, max_steps))
-    return steps
-
-
-def first_episode_returns(policy: Policy, params, venv, env_params, key, max_steps: int,
-                          greedy: bool = True):  # fmt: skip
-    """Return of the first episode of each of ``venv``'s copies, and whether it finished
-    (:func:`play`'s steps). Traceable.
-
-    Returns:
-      ``(returns [N], finished [N])``.
-    """
-    steps = play(policy, params, venv, env_params, key, max_steps, greedy)
-    first_end = steps.ended & steps.first
-    returns = jnp.sum(jnp.where(first_end, steps.episode_return, 0.0), axis=0)
-    return returns, jnp.any(first_end, axis=0)
-
-
-def _where_rows(rows: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a`` where ``rows [N]`` holds, else ``b`` (both ``[N, ...]``)."""
-    return jnp.where(jnp.reshape(rows, rows.shape + (1,) * (jnp.ndim(b) - 1)), a, b)
-
-
-def max_steps_of(env_params, default: int = 1000) -> int:
-    return int(getattr(env_params, "max_steps_in_episode", default))
-
-
 def make_evaluator(learner: Learner, *, episodes: int, greedy: bool, ranges: dict | None = None,
-                   env_params=None, max_steps: int | None = None):  # fmt: skip
+                   env_params=None, max_steps: int | None = None,
+                   per_episode: bool = False):  # fmt: skip
     """A jitted ``evaluate(params, key) -> [runs]``: the mean undiscounted return of each run's
-    policy over ``episodes`` episodes (see :func:`evaluate_params`)."""
+    policy over ``episodes`` episodes (see :func:`evaluate_params`); with ``per_episode``,
+    every episode's return, ``[runs, episodes]``."""
     env = learner.env
     env_params = learner.env_params if env_params is None else env_params
     venv = jenvs.stack(env, env_params, episodes, batched_params=True)
@@ -106,7 +45,7 @@ def make_evaluator(learner: Learner, *, episodes: int, greedy: bool, ranges: dic
                                  env_params)  # fmt: skip
         first, _ = first_episode_returns(learner.policy, p, venv, batch, k_run, max_steps,
                                          greedy)  # fmt: skip
-        return first.mean()
+        return first if per_episode else first.mean()
 
     @jax.jit
     def evaluate(params, key):

@@ -143,6 +143,17 @@ def fraction_below(x, baseline: float) -> float:
     return float(np.mean(_2d(x) < baseline))
 
 
+def fraction_below_ci(
+    x, baseline: float, *, num_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """``(fraction, low, high)``: the fraction of runs scoring below ``baseline`` and its
+    percentile bootstrap interval over runs (how often a run ends worse than, e.g., the
+    random policy)."""
+    lo, hi = bootstrap_ci(x, lambda r: fraction_below(r, baseline), num_resamples=num_resamples,
+                          confidence=confidence, seed=seed)  # fmt: skip
+    return fraction_below(x, baseline), lo, hi
+
+
 def summarize(x, *, baseline: float | None = None, solved: float | None = None, seed: int = 0):
     """A dict of the usual figures for final returns of one task ``[runs]``."""
     x = np.asarray(x, np.float64)

@@ -211,6 +211,10 @@ class OffPolicyAgent(NamedTuple):
     ``act(saved, obs [N, D], key, greedy) -> actions [N, ...]`` in the agent's action units
     (``[-1, 1]`` for continuous actions).
     ``metric_names``: the keys of ``update``'s metrics.
+    ``value(params, agent_state, obs [B, D]) -> [B]``, if given: the critics' estimate of the
+    greedy policy's value at ``obs`` (``Q(s, mode pi(s))``, the minimum over twin critics),
+    for diagnostics (an offline learner reports it at the dataset's first states, to set
+    against the return the policy really gets: extrapolation error).
     """
 
     init: Callable
@@ -219,6 +223,7 @@ class OffPolicyAgent(NamedTuple):
     act: Callable
     metric_names: tuple[str, ...]
     save: Callable = lambda params: params
+    value: Callable | None = None
 
 
 @struct.dataclass

@@ -8,6 +8,12 @@ target entropy ``target_entropy_scale * log(num_actions)``. A categorical policy
 at most ``log(num_actions)`` (uniform), so the scale must be below 1: at 1 the temperature
 would rise at every step towards a uniform policy. Discrete SAC's default is 0.89, CleanRL's
 ``sac_atari`` choice (Christodoulou 2019 used 0.98), in :class:`SACDiscreteHParams`.
+With few actions this target is demanding: on CartPole (two actions, target 0.617 nats) the
+policy's entropy falls to ~0.48 as it learns and then climbs back towards the target only as
+fast as the temperature rises (median over 8 seeds: α 0.7 -> 5.7 at 10,000 steps, 419 at
+30,000, entropy 0.613 by then; greedy returns 327 and 476). A scale of 0.7 settles (α ~4,
+entropy at its target by 20,000 steps) and 0.5 too (α ~0.6), with lower greedy returns at
+20,000 steps (242 and 247): a lower scale for small action sets is a choice to make per task.
 
 The loop (env, replay, n-step targets) is :mod:`jaxrl.agents.offpolicy.loop`'s. With
 ``n_step > 1`` the soft target is ``r_0 + γ r_1 + ... + γ^(n-1) r_(n-1) + γ^n V_soft(s_n)``
@@ -35,7 +41,7 @@ from jaxrl.agents.offpolicy import loop
 from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, OffPolicyConfig
 from jaxrl.distributions import Categorical, TanhGaussian
 from jaxrl.learner import Learner, trainer
-from jaxrl.losses import soft_state_value
+from jaxrl.losses import cql_penalty, soft_state_value
 from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -111,9 +117,17 @@ def _optimizers(hp: SACHParams):
     return optax.adam(hp.actor_lr), optax.adam(hp.critic_lr), optax.adam(hp.alpha_lr)
 
 
-def make_agent(config: SACConfig, env, env_params, discrete: bool):
+def make_agent(config: SACConfig, env, env_params, discrete: bool, *, cql_actions: int = 0,
+               backup_entropy: bool = True):  # fmt: skip
     """SAC's :class:`~jaxrl.agents.offpolicy.loop.OffPolicyAgent` and the env's action spec
-    (``config`` already validated)."""
+    (``config`` already validated).
+
+    For offline RL (continuous actions): ``cql_actions > 0`` adds CQL's regulariser
+    (:func:`jaxrl.losses.cql_penalty` with that many actions of each kind, weighted by
+    ``hp.cql_alpha``) to the critics' loss (Kumar et al. 2020); ``backup_entropy=False``
+    leaves the entropy bonus out of the bootstrapped target, as CQL's authors do. The
+    defaults are SAC.
+    """
     cfg = config
     spec = jenvs.action_spec(env, env_params)
     a_dim = spec.dim
@@ -173,7 +187,7 @@ def make_agent(config: SACConfig, env, env_params, discrete: bool):
     def explore(params, learner, obs, key, progress, hp):
         return act(unravel(params), obs, key, False)
 
-    def critic_loss(critic, params, learner, batch: NStep, key, alpha):
+    def critic_loss(critic, params, learner, batch: NStep, key, alpha, hp):
         if discrete:
             logp_next = jax.nn.log_softmax(actor_out(params, batch.next_obs))
             q_next = q_all(learner["target"], batch.next_obs).min(axis=0)
@@ -183,14 +197,42 @@ def make_agent(config: SACConfig, env, env_params, discrete: bool):
             q = q_all(critic, batch.obs)
             q_sa = jnp.take_along_axis(q, batch.action[None, :, None], axis=-1)[..., 0]
         else:
-            a_next, logp_next = sample_action(params, batch.next_obs, key)
+            k_next, k_cql = jax.random.split(key) if cql_actions else (key, None)
+            a_next, logp_next = sample_action(params, batch.next_obs, k_next)
             q_next = q_all(learner["target"], batch.next_obs, a_next).min(axis=0)
-            v_next = q_next - alpha * logp_next
+            v_next = q_next - alpha * logp_next if backup_entropy else q_next
             q_sa = q_all(critic, batch.obs, batch.action)
         y = jax.lax.stop_gradient(batch.partial_return + batch.bootstrap_discount * v_next)
         td = q_sa - y  # [2, B]
         loss = jnp.sum(loop.td_loss_mean(batch.weights, 0.5 * td**2))  # summed over the twins
+        if cql_actions:
+            penalty = conservative_penalty(critic, params, batch, k_cql, q_sa)  # [2, B]
+            loss += hp.cql_alpha * jnp.sum(loop.sample_mean(batch.weights, penalty))
         return loss, (jnp.abs(td).mean(axis=0), q_sa.mean())
+
+    def conservative_penalty(critic, params, batch: NStep, key, q_data):
+        """CQL's penalty per critic and sample ``[2, B]`` (:func:`jaxrl.losses.cql_penalty`):
+        ``cql_actions`` uniform actions and as many from the policy at ``s`` and at ``s'``,
+        all valued at ``s``; the policy's samples enter as constants."""
+        k_rand, k_cur, k_next = jax.random.split(key, 3)
+        n, b = cql_actions, batch.obs.shape[0]
+        obs = jnp.broadcast_to(batch.obs, (n,) + batch.obs.shape)  # [N, B, D]
+        a_rand = jax.random.uniform(k_rand, (n, b, a_dim), minval=-1.0, maxval=1.0)
+
+        def policy_samples(o, k):
+            mean, log_std = actor_out(params, o)
+            noise = jax.random.normal(k, (n,) + mean.shape)
+            a, logp = TanhGaussian(mean, log_std).from_noise(noise)
+            return jax.lax.stop_gradient(a), jax.lax.stop_gradient(logp)
+
+        a_cur, logp_cur = policy_samples(batch.obs, k_cur)
+        a_nxt, logp_nxt = policy_samples(batch.next_obs, k_next)
+        q_rand, q_cur, q_nxt = (q_all(critic, obs, a) for a in (a_rand, a_cur, a_nxt))  # [2,N,B]
+        per_critic = jax.vmap(  # over critics, then samples: N along axis 1 of q, 0 of logp
+            jax.vmap(cql_penalty, in_axes=(1, 1, 1, 1, 1, 0, None)),
+            in_axes=(0, 0, None, 0, None, 0, None),
+        )
+        return per_critic(q_rand, q_cur, logp_cur, q_nxt, logp_nxt, q_data, a_dim)
 
     def actor_loss(params, critic, batch: NStep, key, alpha):
         if discrete:
@@ -211,7 +253,7 @@ def make_agent(config: SACConfig, env, env_params, discrete: bool):
         tx_a, tx_c, tx_t = _optimizers(hp)
         alpha = jnp.exp(learner["log_alpha"])
         (c_loss, (td_abs, q_mean)), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(
-            learner["critic"], params, learner, batch, k_critic, alpha
+            learner["critic"], params, learner, batch, k_critic, alpha, hp
         )
         c_updates, opt_critic = tx_c.update(c_grads, learner["opt_critic"])
         critic = optax.apply_updates(learner["critic"], c_updates)
@@ -248,8 +290,14 @@ def make_agent(config: SACConfig, env, env_params, discrete: bool):
         }
         return params, learner, td_abs, metrics
 
+    def value(params, learner, obs):
+        """``min_i Q_i(s, mode pi(s))`` ``[B]`` (continuous actions)."""
+        return q_all(learner["critic"], obs, act(unravel(params), obs, None, True)).min(axis=0)
+
     names = ("critic_loss", "actor_loss", "alpha", "entropy", "q_mean")
-    return OffPolicyAgent(init, explore, update, act, names, unravel), spec
+    agent = OffPolicyAgent(init, explore, update, act, names, unravel,
+                           None if discrete else value)  # fmt: skip
+    return agent, spec
 
 
 def _build(config: SACConfig, env, env_params, discrete: bool) -> Learner:

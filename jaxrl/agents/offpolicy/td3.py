@@ -22,6 +22,7 @@ from jaxrl._errors import require
 from jaxrl.agents.offpolicy import loop
 from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, OffPolicyConfig
 from jaxrl.learner import Learner, trainer
+from jaxrl.losses import td3_bc_actor_loss
 from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
 
 
@@ -92,17 +93,26 @@ def build(config: TD3Config, env, env_params, algo: str, hparams) -> Learner:
     return loop.make_learner(config, env, env_params, agent, spec, hparams, HPARAM_RANGES)
 
 
-def make_agent(config: TD3Config, env, env_params, algo: str = "td3"):
+def make_agent(config: TD3Config, env, env_params, algo: str = "td3", *,
+               behavior_cloning: bool = False):  # fmt: skip
     """TD3's (DDPG's) :class:`~jaxrl.agents.offpolicy.loop.OffPolicyAgent` and the env's
-    action spec; validates ``config``."""
+    action spec; validates ``config``.
+
+    ``behavior_cloning`` gives TD3+BC's actor loss (Fujimoto & Gu 2021, arXiv:2106.06860,
+    eq. 3): ``-lambda Q(s, pi(s)) + (pi(s) - a)^2`` averaged over the batch (and the action
+    dimensions), with ``lambda = hp.alpha / mean |Q(s, pi(s))|`` held constant in the
+    gradient; the default is TD3's ``-Q(s, pi(s))``.
+    """
     config.validate()
     spec = jenvs.require_action_kind(
         algo, env, env_params, discrete=False, instead="dqn or sac_discrete for discrete actions"
     )
-    return agent_of_sizes(config, jenvs.observation_size(env, env_params), spec.dim), spec
+    obs_dim = jenvs.observation_size(env, env_params)
+    return agent_of_sizes(config, obs_dim, spec.dim, behavior_cloning=behavior_cloning), spec
 
 
-def agent_of_sizes(config: TD3Config, obs_dim: int, a_dim: int) -> OffPolicyAgent:
+def agent_of_sizes(config: TD3Config, obs_dim: int, a_dim: int, *,
+                   behavior_cloning: bool = False) -> OffPolicyAgent:  # fmt: skip
     """TD3's agent for observations of ``obs_dim`` numbers and actions of ``a_dim`` numbers in
     ``[-1, 1]`` (``config`` already validated): what :func:`make_agent` builds for an env,
     and what a learner whose agents see other inputs than the env's (HIRO's worker and
@@ -155,9 +165,12 @@ def agent_of_sizes(config: TD3Config, obs_dim: int, a_dim: int) -> OffPolicyAgen
         loss = jnp.sum(loop.td_loss_mean(batch.weights, 0.5 * td**2))  # summed over critics
         return loss, (jnp.abs(td).mean(axis=0), q.mean())
 
-    def actor_loss(params, critic, batch: NStep):
-        q = q_all(jax.tree.map(lambda x: x[:1], critic), batch.obs, policy(params, batch.obs))
-        return -loop.sample_mean(batch.weights, q[0])
+    def actor_loss(params, critic, batch: NStep, hp):
+        pi = policy(params, batch.obs)
+        q = q_all(jax.tree.map(lambda x: x[:1], critic), batch.obs, pi)
+        if not behavior_cloning:
+            return -loop.sample_mean(batch.weights, q[0])
+        return td3_bc_actor_loss(q[0], pi, batch.action, hp.alpha)  # uniform batches
 
     def update(params, learner, batch: NStep, key, hp, grad_step, progress):
         tx_a, tx_c = optimizers(hp)
@@ -168,7 +181,7 @@ def agent_of_sizes(config: TD3Config, obs_dim: int, a_dim: int) -> OffPolicyAgen
         critic = optax.apply_updates(learner["critic"], c_updates)
 
         def actor_step(_):
-            a_loss, a_grads = jax.value_and_grad(actor_loss)(params, critic, batch)
+            a_loss, a_grads = jax.value_and_grad(actor_loss)(params, critic, batch, hp)
             a_updates, opt_actor = tx_a.update(a_grads, learner["opt_actor"])
             new_params = optax.apply_updates(params, a_updates)
             return (
@@ -198,8 +211,12 @@ def agent_of_sizes(config: TD3Config, obs_dim: int, a_dim: int) -> OffPolicyAgen
         metrics = {"critic_loss": c_loss, "actor_loss": a_loss, "q_mean": q_mean}
         return params, learner, td_abs, metrics
 
+    def value(params, learner, obs):
+        """``min_i Q_i(s, pi(s))`` ``[B]``."""
+        return q_all(learner["critic"], obs, policy(params, obs)).min(axis=0)
+
     names = ("critic_loss", "actor_loss", "q_mean")
-    return OffPolicyAgent(init, explore, update, act, names, unravel)
+    return OffPolicyAgent(init, explore, update, act, names, unravel, value)
 
 
 def make_learner(config: TD3Config, env, env_params) -> Learner:

@@ -1,0 +1,72 @@
+"""The studies' tables: Packer et al. 2018's ranges, and the learning-rate perturbations."""
+
+import importlib.util
+
+import jax
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from jaxrl import envs, registry
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def shift():
+    return _script("dynamics_shift")
+
+
+@pytest.fixture(scope="module")
+def instability():
+    return _script("seed_instability")
+
+
+@pytest.mark.parametrize("env_name", ["CartPole-v1", "MountainCar-v0", "Pendulum-v1", "Acrobot-v1"])
+def test_extreme_ranges_lie_outside_the_random_ones_on_both_sides(shift, env_name):
+    """E draws cover both sides of R, never fall inside R, and R contains the default D."""
+    _, default = envs.make(env_name)
+    r = envs.parse_ranges(shift.RANGES[env_name]["R"])
+    e = envs.parse_ranges(shift.RANGES[env_name]["E"])
+    assert set(r) == set(e)
+    keys = jax.random.split(jax.random.key(0), 2000)
+    draws = jax.vmap(envs.sample_params, (0, None, None))(keys, default, e)
+    for name, (low, high) in r.items():
+        for field in envs.perturb.tied_fields(name):
+            assert low <= float(getattr(default, field)) <= high, field
+            x = np.asarray(getattr(draws, field))
+            assert not np.any((x > low) & (x < high)), field
+            assert np.any(x < low) and np.any(x > high), field
+        fields = envs.perturb.tied_fields(name)
+        for other in fields[1:]:  # one draw for tied fields (both Acrobot links)
+            np.testing.assert_array_equal(getattr(draws, other), getattr(draws, fields[0]))
+
+
+def test_every_cell_has_a_published_setting(instability):
+    """Each algorithm x env that the algorithm's action space allows has its settings."""
+    for env_name in instability.ENVS:
+        env, params = envs.make(env_name)
+        discrete = envs.is_discrete(env, params)
+        for algo in instability.ALGOS:
+            handles = registry.ALGORITHMS[algo].actions
+            if handles == "both" or (handles == "discrete") == discrete:
+                setting = instability.SETTINGS[(algo, env_name)]
+                module = registry.algorithm(algo)
+                module.CONFIG(**setting.config).validate()
+                assert setting.source
+
+
+def test_learning_rates_are_scaled_per_run(instability):
+    from jaxrl.agents.offpolicy import sac
+
+    hp, per_factor = instability.scaled_hparams(sac, "sac", {"actor_lr": 1e-3}, (1.0, 3.0, 1 / 3),
+                                                (4, 2, 2))  # fmt: skip
+    np.testing.assert_allclose(hp.actor_lr, [1e-3] * 4 + [3e-3] * 2 + [1e-3 / 3] * 2, rtol=1e-6)
+    np.testing.assert_allclose(hp.critic_lr, [3e-4] * 4 + [9e-4] * 2 + [1e-4] * 2, rtol=1e-6)
+    assert np.ndim(hp.gamma) == 0  # everything else shared
+    np.testing.assert_allclose(per_factor["alpha_lr"], [3e-4, 9e-4, 1e-4], rtol=1e-6)
