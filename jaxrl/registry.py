@@ -41,6 +41,10 @@ ALGORITHMS: dict[str, Entry] = {
     "bootdqn": Entry(
         "jaxrl.agents.exploration.bootdqn", "discrete", "bootstrapped DQN, randomized priors"
     ),
+    "option_critic": Entry(
+        "jaxrl.agents.hierarchical.option_critic", "discrete", "option-critic: learned options"
+    ),
+    "hiro": Entry("jaxrl.agents.hierarchical.hiro", "continuous", "HIRO: subgoals on TD3"),
     "gail": Entry("jaxrl.agents.inverse.gail", "both", "GAIL on PPO, from demonstrations"),
     "airl": Entry("jaxrl.agents.inverse.airl", "both", "AIRL on PPO, from demonstrations"),
     "bc": Entry("jaxrl.agents.offline.bc", "both", "behaviour cloning (offline, --dataset)"),

@@ -11,7 +11,9 @@ from jaxrl._errors import unknown_name
 from jaxrl.envs import adapters, meta, perturb
 from jaxrl.envs.boat_race import BoatRace
 from jaxrl.envs.cartpole_swingup import CartPoleSwingUp
+from jaxrl.envs.fourrooms import FourRooms
 from jaxrl.envs.noisy_tv import NoisyTV
+from jaxrl.envs.pointmaze import PointMaze
 from jaxrl.envs.wrappers import MaskObservation
 
 
@@ -40,6 +42,8 @@ OWN_ENVS = {
     "DeepSea-N20": functools.partial(DeepSea, 20),
     "DeepSea-N30": functools.partial(DeepSea, 30),
     "DeepSea-N40": functools.partial(DeepSea, 40),
+    "FourRooms-v0": FourRooms,
+    "PointMaze-v0": PointMaze,
 }
 
 # gymnax envs that fetch data over the network on construction.

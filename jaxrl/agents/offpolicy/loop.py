@@ -162,14 +162,19 @@ class NStep(NamedTuple):
 
 
 def n_step_batch(items: Transition, weights: jax.Array, gamma) -> NStep:
-    """Reduces sequences ``[B, n, ...]`` to n-step targets (see ``n_step_bootstrap``)."""
+    """Reduces sequences ``[B, n, ...]`` to n-step targets (see ``n_step_bootstrap``).
+
+    The action may be a pytree (an agent that stores more with each action, such as HIRO's
+    manager with the worker's steps); each leaf's first step is kept.
+    """
     discount = gamma * (1.0 - items.terminated.astype(jnp.float32))
     partial, boot, k = jax.vmap(n_step_bootstrap)(
         items.reward.astype(jnp.float32), discount, items.done
     )
     next_obs = jnp.take_along_axis(items.next_obs, k[:, None, None], axis=1)[:, 0]
     extras = jax.tree.map(lambda x: x[:, 0], items.extras)
-    return NStep(items.obs[:, 0], items.action[:, 0], partial, boot, next_obs, weights, extras)
+    action = jax.tree.map(lambda a: a[:, 0], items.action)
+    return NStep(items.obs[:, 0], action, partial, boot, next_obs, weights, extras)
 
 
 def td_loss_mean(weights: jax.Array, per_sample: jax.Array) -> jax.Array:

@@ -107,9 +107,17 @@ def make_agent(config: TD3Config, env, env_params, algo: str = "td3", *,
     spec = jenvs.require_action_kind(
         algo, env, env_params, discrete=False, instead="dqn or sac_discrete for discrete actions"
     )
-    cfg = config
-    a_dim = spec.dim
     obs_dim = jenvs.observation_size(env, env_params)
+    return agent_of_sizes(config, obs_dim, spec.dim, behavior_cloning=behavior_cloning), spec
+
+
+def agent_of_sizes(config: TD3Config, obs_dim: int, a_dim: int, *,
+                   behavior_cloning: bool = False) -> OffPolicyAgent:  # fmt: skip
+    """TD3's agent for observations of ``obs_dim`` numbers and actions of ``a_dim`` numbers in
+    ``[-1, 1]`` (``config`` already validated): what :func:`make_agent` builds for an env,
+    and what a learner whose agents see other inputs than the env's (HIRO's worker and
+    manager) builds directly."""
+    cfg = config
     actor_sizes = (obs_dim, *cfg.hidden, a_dim)
     critic_sizes = (obs_dim + a_dim, *cfg.hidden, 1)
     _, unravel = ravel_pytree(init_mlp(jax.random.key(0), actor_sizes))
@@ -208,7 +216,7 @@ def make_agent(config: TD3Config, env, env_params, algo: str = "td3", *,
         return q_all(learner["critic"], obs, policy(params, obs)).min(axis=0)
 
     names = ("critic_loss", "actor_loss", "q_mean")
-    return OffPolicyAgent(init, explore, update, act, names, unravel, value), spec
+    return OffPolicyAgent(init, explore, update, act, names, unravel, value)
 
 
 def make_learner(config: TD3Config, env, env_params) -> Learner:
