@@ -7,6 +7,8 @@
 - :mod:`jaxrl.agents.evolution`: CMA-ES and OpenAI-ES policy search with evosax.
 - :mod:`jaxrl.agents.memory`: recurrent PPO (GRU or LSTM) and RL² on it; the bandit
   strategies RL² is compared with.
+- :mod:`jaxrl.agents.world_models`: Dreamer-style and IRIS-style agents that train in the
+  imagination of a learned model.
 
 Every algorithm module has ``CONFIG`` (static, a frozen dataclass), ``HPARAMS`` (traced, a
 NamedTuple), ``make_learner(config, env, env_params) -> Learner`` and ``make_train``. Agents
