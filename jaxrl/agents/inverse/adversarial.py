@@ -192,7 +192,7 @@ class Discriminator(NamedTuple):
         last input that flags the absorbing state."""
         if not self.absorbing:
             return obs
-        flag = jnp.zeros(obs.shape[:-1]) if absorbing is None else absorbing
+        flag = jnp.broadcast_to(False if absorbing is None else absorbing, obs.shape[:-1])
         flag = flag.astype(obs.dtype)[..., None]
         return jnp.concatenate([obs * (1.0 - flag), flag], axis=-1)
 
