@@ -10,10 +10,16 @@ to a slow run). ``--python`` picks the interpreter, so one venv per jax version 
 versions. A variant changes what :func:`jaxrl.run.configure_cpu` would set, through the
 environment it respects (a setting already in ``XLA_FLAGS`` or ``PJRT_NPROC`` is kept):
 
-- ``default``: configure_cpu's settings (two CPU devices on two cores, one runtime thread,
-  single-threaded Eigen, LLVM opt level 1, 512-bit vectors, small while loops as one kernel);
+- ``default``: configure_cpu's settings (two CPU devices on two cores, single-threaded Eigen,
+  LLVM opt level 1, 512-bit vectors, small while loops as one kernel; the runtime's threads
+  from :func:`jaxrl.run.platform.runtime_threads`: 1 before jax 0.10, devices + 1 from it);
+- ``nproc1``, ``nproc3``: one runtime thread (configure_cpu's setting before jax 0.10), three;
 - ``devices1``: one CPU device (``--xla_force_host_platform_device_count=1``);
+- ``sync``: no asynchronous dispatch on CPU (``jax_cpu_enable_async_dispatch`` off);
 - ``nproc``: the runtime's thread pool at its default size (``PJRT_NPROC`` = the cores);
+- ``mini``: not a variant but a program: ``--program experiments/jax_hang.py --mini`` runs
+  the smallest program found to hang (a QR decomposition, then a short scan, vmapped over 16
+  runs and shard_mapped over two devices);
 - ``eigen``: multi-threaded Eigen; ``opt``: LLVM's default optimisation level;
 - ``vec256``: XLA's default vector width; ``loops``: XLA's default small-loop threshold;
 - ``stock``: every one of them at XLA's and the runtime's default, two devices kept.
@@ -38,6 +44,9 @@ PROGRAM = "experiments/bench_ppo.py --seeds 16 --total-steps 100000 --peak-gflop
 VARIANTS = {
     "default": ({}, []),
     "devices1": ({}, ["--xla_force_host_platform_device_count=1"]),
+    "sync": ({"JAX_CPU_ENABLE_ASYNC_DISPATCH": "false"}, []),
+    "nproc1": ({"PJRT_NPROC": "1"}, []),
+    "nproc3": ({"PJRT_NPROC": "3"}, []),
     "nproc": ({"PJRT_NPROC": str(os.cpu_count())}, []),
     "eigen": ({}, ["--xla_cpu_multi_thread_eigen=true"]),
     "opt": ({}, ["--xla_backend_optimization_level=2"]),
@@ -53,6 +62,40 @@ VARIANTS = {
         ],
     ),
 }
+
+
+def mini(reps: int = 20) -> None:
+    """The smallest program found to hang on jax 0.10.2 with one runtime thread per device:
+    16 runs, each a QR decomposition (LAPACK) of a random matrix and a one-step scan,
+    vmapped and shard_mapped over two CPU devices, executed ``reps`` times."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    jax.config.update("jax_num_cpu_devices", 2)
+
+    def run(key):
+        key = jax.random.wrap_key_data(key)
+        w = jnp.linalg.qr(jax.random.normal(key, (64, 64)))[0] * 0.1
+
+        def body(x, k):
+            x = jnp.tanh(x @ w + 0.01 * jax.random.normal(k, (4, 64)))
+            return x, x.sum()
+
+        return jax.lax.scan(body, jnp.ones((4, 64)), jax.random.split(key, 1))[1].sum()
+
+    mesh = Mesh(np.array(jax.devices()[:2]), ("runs",))
+    sharding = NamedSharding(mesh, P("runs"))
+    keys = np.asarray(jax.random.key_data(jax.random.split(jax.random.key(0), 16)))
+    keys = jax.make_array_from_callback(keys.shape, sharding, lambda idx: keys[idx])
+    shard = jax.shard_map(jax.vmap(run), mesh=mesh, in_specs=P("runs"), out_specs=P("runs"),
+                          check_vma=False)  # fmt: skip
+    f = jax.jit(shard, in_shardings=sharding, out_shardings=sharding)
+    for _ in range(reps):
+        f(keys).block_until_ready()
+    print(f"finished: jax {jax.__version__}, PJRT_NPROC={os.environ.get('PJRT_NPROC')}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -73,8 +116,9 @@ def run_once(python: str, program: str, variant: str, timeout: float, dump_dir: 
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         out, _ = proc.communicate(timeout=timeout)
-        return {"variant": variant, "hung": False, "rc": proc.returncode,
-                "wall_s": time.perf_counter() - start, "tail": out.strip().splitlines()[-1:]}  # fmt: skip
+        wall = time.perf_counter() - start
+        return {"variant": variant, "hung": False, "rc": proc.returncode, "wall_s": wall,
+                "tail": out.strip().splitlines()[-1:]}  # fmt: skip
     except subprocess.TimeoutExpired:
         # a hang waits: sample its CPU time over a few seconds
         before = cpu_seconds(proc.pid)
@@ -83,8 +127,8 @@ def run_once(python: str, program: str, variant: str, timeout: float, dump_dir: 
         dump = ""
         spy = Path(python).with_name("py-spy")
         if spy.exists() or shutil.which("py-spy"):
-            res = subprocess.run([str(spy) if spy.exists() else "py-spy", "dump", "--native",
-                                  "--pid", str(proc.pid)], capture_output=True, text=True)  # fmt: skip
+            cmd = [str(spy) if spy.exists() else "py-spy", "dump", "--native", "--pid"]
+            res = subprocess.run([*cmd, str(proc.pid)], capture_output=True, text=True)
             dump_dir.mkdir(parents=True, exist_ok=True)
             path = dump_dir / f"{variant}-{proc.pid}.txt"
             path.write_text(res.stdout + res.stderr)
@@ -104,7 +148,10 @@ def main() -> None:
     parser.add_argument("--variants", default="default,devices1,nproc,eigen")
     parser.add_argument("--dumps", default="jax_hang_dumps", help="where hung stacks go")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--mini", action="store_true", help="run the minimal program once")
     args = parser.parse_args()
+    if args.mini:
+        return mini()
     names = args.variants.split(",")
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:

@@ -20,6 +20,7 @@ def subprocess_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("XLA_FLAGS", None)
+    env.pop("PJRT_NPROC", None)  # configure_cpu in the child sizes it to the child's devices
     return env
 
 

@@ -29,3 +29,13 @@ def test_configure_cpu_adds_settings_and_keeps_the_users(subprocess_env, user_fl
         assert small_loops == [
             "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=50000"
         ]
+
+
+def test_runtime_threads_outnumber_devices_from_jax_0_10():
+    """jax 0.10 hangs a multi-device program that calls LAPACK when the runtime has no more
+    threads than devices (experiments/jax_hang.py); one thread stays the setting before."""
+    from jaxrl.run.platform import runtime_threads
+
+    assert runtime_threads(1, "0.10.2") == 1 and runtime_threads(2, "0.10.2") == 3
+    assert runtime_threads(4, "0.11.0") == 5 and runtime_threads(16, "1.0") == 17
+    assert runtime_threads(2, "0.9.2") == 1 and runtime_threads(4, "0.4.38") == 1

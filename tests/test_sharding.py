@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 from conftest import run_python
 
-from jaxrl.run.platform import SMALL_LOOP_BYTES
+from jaxrl.run.platform import SMALL_LOOP_BYTES, runtime_threads
 
 # Single-threaded dots: the summation order of a matmul must not depend on how many runs
 # share a device. jaxrl.run.configure_cpu sets the same for the CLI, and also compiles small
@@ -35,7 +36,8 @@ hp = ppo.PPOHParams(lr=np.tile([1e-3, 3e-3], N // 2))
 
 
 def test_sharded_over_4_devices_equals_one_device(subprocess_env, tmp_path):
-    env = dict(subprocess_env, XLA_FLAGS="--xla_force_host_platform_device_count=4 " + EIGEN1)
+    env = dict(subprocess_env, XLA_FLAGS="--xla_force_host_platform_device_count=4 " + EIGEN1,
+               PJRT_NPROC=str(runtime_threads(4, jax.__version__)))  # fmt: skip
     code = (
         "N = 16\n"
         + TRAIN

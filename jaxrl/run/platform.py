@@ -12,7 +12,8 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     The networks of classic-control RL are tiny: XLA's intra-op threading spends more time
     synchronising than computing on them. Independent runs sharded over one device per core
     use every core with no synchronisation inside a run. So matmuls are single-threaded and
-    the runtime's thread pool has one thread (``PJRT_NPROC=1``): with more, XLA runs
+    the runtime's thread pool has one thread (``PJRT_NPROC=1``; see :func:`runtime_threads`
+    for jax 0.10 on several devices): with more, XLA runs
     independent kernels of a step concurrently, and on steps of a few microseconds the
     hand-offs cost more than they bring (PPO on CartPole, one seed: 1.42 s -> 1.27 s).
     LLVM's optimisation level is set to 1: on these programs it compiles ~30 % faster than
@@ -63,7 +64,10 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     # generation) spin OpenBLAS worker threads that fight the per-core devices: 50
     # generations took 45 s instead of 0.3 s on a busy 2-core machine. Read at first use.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("PJRT_NPROC", "1")  # read when the CPU client starts
+    # read when the CPU client starts
+    forced = [f for f in flags.split() if f.startswith("--xla_force_host_platform_device_count=")]
+    devices = int(forced[-1].split("=", 1)[1]) if forced else n
+    os.environ.setdefault("PJRT_NPROC", str(runtime_threads(devices, jax.__version__)))
     if "xla_force_host_platform_device_count" not in flags:
         jax.config.update("jax_num_cpu_devices", n)
     _CONFIGURED = True
@@ -71,6 +75,19 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
 
 
 _CONFIGURED = False  # configure_cpu ran before the backend started
+
+
+def runtime_threads(num_devices: int, jax_version: str) -> int:
+    """The CPU runtime's thread pool size (``PJRT_NPROC``) for ``num_devices`` devices.
+
+    One thread is fastest. From jax 0.10, a program on two or more CPU devices at once that
+    calls LAPACK (``jnp.linalg.qr``: the orthogonal initialisation of every network here)
+    waits for ever when the pool has no more threads than there are devices: the 16-seed PPO
+    program on two devices hung in 4 runs of 4 with 1 or 2 threads and finished in 3 of 3
+    with 3 (``experiments/jax_hang.py``; BENCHMARKS.md, "The jax pin"). So there it gets
+    one thread more than devices."""
+    major, minor = (int(x) for x in jax_version.split(".")[:2])
+    return num_devices + 1 if num_devices > 1 and (major, minor) >= (0, 10) else 1
 
 
 # XLA:CPU compiles a while loop whose body touches fewer bytes than this into one kernel,
