@@ -1,7 +1,8 @@
 """World models against model-free and search learners, at the same env steps.
 
     python experiments/world_models.py [--quick] [--seeds 5] [--envs CartPole-v1,Catch-bsuite]
-        [--methods dreamer,ppo,dqn,muzero] [--episodes 16] [--png-dir docs] [--json]
+        [--methods dreamer,ppo,dqn,muzero] [--episodes 16] [--checkpoints 20000,50000,100000]
+        [--png-dir docs] [--json]
 
 Three parts, for each env:
 
@@ -226,6 +227,11 @@ def main() -> None:
     parser.add_argument("--envs", default="CartPole-v1,Catch-bsuite")
     parser.add_argument("--methods", default=",".join(WORLD_MODELS + BASELINES))
     parser.add_argument("--png-dir", default="docs")
+    parser.add_argument(
+        "--checkpoints",
+        default="",
+        help="env steps to evaluate at, comma-separated (default 20k,50k,100k)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
@@ -237,6 +243,8 @@ def main() -> None:
     from jaxrl.run import saved_policies
 
     checkpoints = (5_000, 10_000) if args.quick else (20_000, 50_000, 100_000)
+    if args.checkpoints:
+        checkpoints = tuple(sorted(int(c) for c in args.checkpoints.split(",")))
     rows, prediction, pictures = [], [], []
     for env_name in args.envs.split(","):
         env, env_params = envs.make(env_name)

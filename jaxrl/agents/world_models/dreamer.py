@@ -410,6 +410,7 @@ class Observed(NamedTuple):
     """The posterior pass over a batch of sequences, time-major ``[T, B, ...]``."""
 
     latent: Latent  # the state after each step's action, the posterior of x_{t+1}
+    first: Latent  # the posterior of x_t at h = 0 (an episode's first state), for every t
     post_logits: jax.Array
     prior_logits: jax.Array
 
@@ -439,7 +440,7 @@ def observe(model: Model, world, items, key) -> Observed:
     start = jax.tree.map(lambda x: x[0], first)
     xs = (first, reset, action_vec, embed_next, jax.random.split(k_steps, T))
     _, (latent, post, prior) = jax.lax.scan(step, start, xs)
-    return Observed(latent, post, prior)
+    return Observed(latent, first, post, prior)
 
 
 def world_model_loss(model: Model, world, items, key, hp):
@@ -448,6 +449,11 @@ def world_model_loss(model: Model, world, items, key, hp):
     out = observe(model, world, items, key)
     feat = model.features(out.latent)
     recon = jnp.sum((model.mlp(world["dec"], feat) - symlog(items.next_obs)) ** 2, -1)
+    # Every observation is also decoded from its first-state posterior (h = 0), where the
+    # policy and open-loop predictions start: else that posterior would be trained only at
+    # the few episode and sequence starts of a batch.
+    first_feat = model.features(out.first)
+    recon += jnp.sum((model.mlp(world["dec"], first_feat) - symlog(items.obs)) ** 2, -1)
     reward_loss = _cross_entropy(
         _two_hot(items.reward.astype(jnp.float32), cfg.num_bins), model.mlp(world["rew"], feat)
     )
