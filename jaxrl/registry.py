@@ -62,6 +62,7 @@ ALGORITHMS: dict[str, Entry] = {
         "continuous",
         "TD3 on a dataset alone (offline control, --dataset)",
     ),
+    "dreamer": Entry("jaxrl.agents.world_models.dreamer", "both", "Dreamer: RSSM + imagination"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",

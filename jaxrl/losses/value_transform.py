@@ -35,6 +35,17 @@ def inverse_value_transform(y: jax.Array, eps: float = 1e-3) -> jax.Array:
     return jnp.sign(y) * u_minus_1 * (u_minus_1 + 2.0)
 
 
+def symlog(x: jax.Array) -> jax.Array:
+    """``sign(x) log(1 + |x|)``, elementwise (DreamerV3, Hafner et al. 2023, arXiv:2301.04104):
+    compresses large magnitudes, near the identity around zero."""
+    return jnp.sign(x) * jnp.log1p(jnp.abs(x))
+
+
+def symexp(y: jax.Array) -> jax.Array:
+    """``sign(y) (exp(|y|) - 1)``, elementwise: the inverse of :func:`symlog`."""
+    return jnp.sign(y) * jnp.expm1(jnp.abs(y))
+
+
 def support(v_min: float, v_max: float, num_bins: int) -> jax.Array:
     """The evenly spaced support ``[num_bins]`` from ``v_min`` to ``v_max``."""
     return jnp.linspace(v_min, v_max, num_bins)
