@@ -62,6 +62,7 @@ ALGORITHMS: dict[str, Entry] = {
         "continuous",
         "TD3 on a dataset alone (offline control, --dataset)",
     ),
+    "iris": Entry("jaxrl.agents.world_models.iris", "discrete", "IRIS: token world model"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",
