@@ -29,13 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 
 from jaxrl.run import configure_cpu
 
 THRESHOLDS = {"Catch-bsuite": 0.9, "CartPole-v1": 475.0}
 CONFIGS = {
-    "Catch-bsuite": dict(model_steps=4, ac_steps=4),
-    "CartPole-v1": dict(model_steps=4, ac_steps=4, reward_max=1.0, horizon=15, context=8),
+    "Catch-bsuite": dict(),
+    "CartPole-v1": dict(horizon=15, context=8),
 }
 MARKS = (20_000, 50_000, 100_000)
 
@@ -94,6 +95,58 @@ def open_loop_error(parts, params, episodes: dict, horizons, key=None) -> dict:
     return out
 
 
+def dream_example(parts, params, episodes: dict, horizon: int = 15):
+    """One real episode from its first observation (up to ``horizon`` steps) and the world
+    model's open-loop dream along its actions: ``(real [h + 1, D], dream [h + 1, D])``, the
+    dream's first row the tokenizer's reconstruction of the start."""
+    import jax
+    import numpy as np
+
+    obs, actions, ended = (np.asarray(episodes[k]) for k in ("obs", "action", "ended"))
+    ends = np.flatnonzero(ended[0])
+    start = int(ends[0]) + 1  # the first whole episode of env 0
+    stop = int(ends[ends >= start][0]) if np.any(ends >= start) else obs.shape[1] - 1
+    h = min(horizon, stop - start, obs.shape[1] - 1 - start)
+    act = jax.numpy.asarray(actions[0, start : start + h])[None]
+    tokens = parts.tokenize(params, obs[0, start][None])
+    out = parts.rollout(params, tokens, jax.random.key(0), h, lambda t, tok, k: act[:, t], True)
+    seq = np.concatenate([np.asarray(out.tokens), np.asarray(out.final_tokens)[:, None]], 1)
+    return obs[0, start : start + h + 1], np.asarray(parts.decode(params, seq))[0]
+
+
+def plot_dream(real, dream, env_name: str, path: str) -> None:
+    """Real frames above dreamed ones (Catch's 10x5 board), or each observation dimension
+    over time, real against dreamed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = real.shape[0]
+    if env_name == "Catch-bsuite":
+        fig, axes = plt.subplots(2, steps, figsize=(1.1 * steps, 4.2))
+        for t in range(steps):
+            for row, (frames, name) in enumerate(((real, "real"), (dream, "dreamed"))):
+                ax = axes[row, t]
+                ax.imshow(frames[t].reshape(10, 5), cmap="gray_r", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title(f"{name} t={t}" if t == 0 else f"t={t}", fontsize=7)
+    else:
+        dims = real.shape[1]
+        fig, axes = plt.subplots(1, dims, figsize=(3 * dims, 2.6))
+        for d in range(dims):
+            axes[d].plot(real[:, d], "k-o", ms=3, label="real")
+            axes[d].plot(dream[:, d], "r--s", ms=3, label="dreamed")
+            axes[d].set_title(f"obs[{d}]", fontsize=8)
+            axes[d].set_xlabel("step", fontsize=8)
+        axes[0].legend(fontsize=7)
+    fig.suptitle(f"IRIS on {env_name}: real steps and the open-loop dream along their actions",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def collect_episodes(learner, params, num_envs: int, steps: int, key) -> dict:
     """``steps`` steps of ``num_envs`` envs with the trained policy (sampling actions)."""
     import jax
@@ -122,6 +175,11 @@ def collect_episodes(learner, params, num_envs: int, steps: int, key) -> dict:
     return play(params, key)
 
 
+def finite(xs) -> list:
+    """Rounded floats, ``None`` for NaN (a horizon no episode lasts; strict JSON)."""
+    return [None if x != x else round(float(x), 5) for x in xs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -130,6 +188,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=10_000, help="env steps per chunk")
     parser.add_argument("--envs", default="Catch-bsuite,CartPole-v1")
+    parser.add_argument("--plot", default="", help="PREFIX: PREFIX_<env>.png, a dream")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -198,8 +257,13 @@ def main() -> None:
             one = jax.tree.map(lambda x, s=s: x[s], saved)
             ep = collect_episodes(learner, one, 16, 200, jax.random.key(100 + s))
             errors.append(open_loop_error(parts, one, ep, horizons))
-        model = np.nanmean([e["model"] for e in errors], axis=0)
-        copy = np.nanmean([e["copy_last"] for e in errors], axis=0)
+            if args.plot and s == 0:
+                real, dreamed = dream_example(parts, one, ep)
+                plot_dream(real, dreamed, env_name, f"{args.plot}_{env_name}.png")
+        with warnings.catch_warnings():  # horizons past every episode's end stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            model = np.nanmean([e["model"] for e in errors], axis=0)
+            copy = np.nanmean([e["copy_last"] for e in errors], axis=0)
         counts = np.sum([e["count"] for e in errors], axis=0)
         updates = (cfg.model_steps + cfg.ac_steps) / cfg.batch
         row = {
@@ -213,8 +277,7 @@ def main() -> None:
             "train_wall_s": round(train_s, 1),
             "compile_s": round(compile_s, 1),
             "updates_per_env_step": round(updates, 4),
-            "open_loop": {"horizon": horizons, "model": [round(float(x), 5) for x in model],
-                          "copy_last": [round(float(x), 5) for x in copy],
+            "open_loop": {"horizon": horizons, "model": finite(model), "copy_last": finite(copy),
                           "count": [int(c) for c in counts],
                           "recon": round(float(np.mean([e["recon"] for e in errors])), 5)},
             "curve": [[s, [round(float(x), 3) for x in r]] for s, r in curve],

@@ -189,7 +189,7 @@ def short_runs():
     env, p = envs.make("Catch-bsuite")
     cfg = iris.IRISConfig(num_envs=8, num_steps=4, total_steps=32 * 40, learning_starts=0,
                           batch_size=16, tokens=4, codebook=32, hidden=(64,), horizon=5,
-                          model_steps=4)  # fmt: skip
+                          model_steps=4, ac_steps=1)  # fmt: skip
     train = iris.make_train(cfg, env, p)
     out = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), SEEDS))
     return {k: np.asarray(v) for k, v in out.metrics.items()}

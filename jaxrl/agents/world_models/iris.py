@@ -89,9 +89,9 @@ class IRISConfig:
     """Largest |reward| the reward head represents (rewards are clipped into it)."""
     horizon: int = 10
     """Imagined steps per rollout."""
-    model_steps: int = 1
+    model_steps: int = 4
     """Tokenizer and world-model Adam steps per update."""
-    ac_steps: int = 1
+    ac_steps: int = 4
     """Actor-critic Adam steps (each on fresh imagined rollouts) per update."""
 
     @property
@@ -465,7 +465,7 @@ def make_learner(config: IRISConfig, env, env_params) -> Learner:
     """
     cfg = config
     cfg.validate()
-    spec = jenvs.require_action_kind("iris", env, env_params, True, "dreamer or sac")
+    spec = jenvs.require_action_kind("iris", env, env_params, True, "ppo")
     venv = jenvs.stack(env, env_params, cfg.num_envs)
     obs_dim = jenvs.observation_size(env, env_params)
     parts = make_parts(cfg, obs_dim, spec.dim)
@@ -605,7 +605,7 @@ def make_learner_parts(config: IRISConfig, env, env_params) -> Parts:
     """The :class:`Parts` a learner from :func:`make_learner` uses (to read saved params:
     tokenize, decode, dream)."""
     config.validate()
-    spec = jenvs.require_action_kind("iris", env, env_params, True, "dreamer or sac")
+    spec = jenvs.require_action_kind("iris", env, env_params, True, "ppo")
     return make_parts(config, jenvs.observation_size(env, env_params), spec.dim)
 
 
