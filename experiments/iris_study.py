@@ -175,6 +175,15 @@ def collect_episodes(learner, params, num_envs: int, steps: int, key) -> dict:
     return play(params, key)
 
 
+def parse_overrides(text: str) -> dict:
+    """``"tokens=8,codebook=64"`` -> ``{"tokens": 8, "codebook": 64}`` (ints or floats)."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, value = item.split("=")
+        out[name] = float(value) if "." in value else int(value)
+    return out
+
+
 def finite(xs) -> list:
     """Rounded floats, ``None`` for NaN (a horizon no episode lasts; strict JSON)."""
     return [None if x != x else round(float(x), 5) for x in xs]
@@ -189,6 +198,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=10_000, help="env steps per chunk")
     parser.add_argument("--envs", default="Catch-bsuite,CartPole-v1")
     parser.add_argument("--plot", default="", help="PREFIX: PREFIX_<env>.png, a dream")
+    parser.add_argument("--config", default="", help="config overrides NAME=VALUE,...")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -208,7 +218,8 @@ def main() -> None:
     rows = []
     for env_name in args.envs.split(","):
         env, env_params = envs.make(env_name)
-        cfg = iris.IRISConfig(total_steps=args.steps, **CONFIGS[env_name])
+        overrides = dict(CONFIGS[env_name], **parse_overrides(args.config))
+        cfg = iris.IRISConfig(total_steps=args.steps, **overrides)
         learner = iris.make_learner(cfg, env, env_params)
         parts = iris.make_learner_parts(cfg, env, env_params)
         per_chunk = max(1, args.chunk // cfg.batch)
@@ -270,7 +281,7 @@ def main() -> None:
             "env": env_name,
             "seeds": args.seeds,
             "env_steps": steps,
-            "config": CONFIGS[env_name],
+            "config": overrides,
             "return_at": return_at,
             "seeds_solved": int(solved.sum()),
             "final_returns": [round(float(x), 3) for x in curve[-1][1]],

@@ -34,7 +34,8 @@ from jaxrl._errors import require, require_positive_ints
 from jaxrl.agents.offline import common
 from jaxrl.episodes import first_episode_returns, max_steps_of
 from jaxrl.learner import Learner, Policy, latest_return, trainer
-from jaxrl.networks.transformer import Block, causal_mask
+from jaxrl.networks import transformer
+from jaxrl.networks.transformer import Block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,12 +135,18 @@ class DecisionTransformer(nn.Module):
                             nn.Dense(self.width)(actions) + time], axis=2)  # fmt: skip
         x = nn.LayerNorm()(tokens.reshape(b, 3 * k, self.width))
         x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
-        mask = causal_mask(valid, 3)  # (R, s, a) of each step
+        mask = causal_mask(valid)
         for _ in range(self.layers):
             x = Block(self.width, self.heads, self.dropout)(x, mask, deterministic)
         x = nn.LayerNorm()(x)
         out = nn.Dense(self.action_dim)(x.reshape(b, k, 3, self.width)[:, :, 1])  # at s_t
         return out if self.discrete else jnp.tanh(out)
+
+
+def causal_mask(valid: jax.Array) -> jax.Array:
+    """``[B, 1, 3K, 3K]``: token ``i`` attends to token ``j <= i`` of a valid step (three
+    tokens per step: R, s, a)."""
+    return transformer.causal_mask(valid, 3)
 
 
 # ---- the dataset as windows -----------------------------------------------------------------
