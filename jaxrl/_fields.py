@@ -265,7 +265,9 @@ def _from_source(modname: str) -> AlgorithmFields:
 
 def _mro_docs(cls) -> dict[str, str]:
     docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
+    # hyperparameters extended with jaxrl.learner.hyperparameters keep the classes they were
+    # written in (their fields' docstrings are there)
+    for klass in getattr(cls, "__hparams_sources__", None) or reversed(cls.__mro__):
         if klass in (object, tuple):
             continue
         try:

@@ -111,6 +111,48 @@ class TrainResult:
     metrics: dict
 
 
+def hyperparameters(cls):
+    """A class decorator that makes ``cls`` a NamedTuple of its fields and its bases' fields.
+
+    A ``NamedTuple`` cannot extend another's fields, so an algorithm whose hyperparameters
+    are another's plus a few writes::
+
+        @hyperparameters
+        class ICMHParams(CuriosityHParams):
+            icm_beta: float = 0.2
+            \"\"\"Weight of the forward loss.\"\"\"
+
+    The result is a plain NamedTuple: the bases' fields first in their order, then the new
+    ones; a field written again keeps its place and takes the new default (as dataclass
+    inheritance does). Each field's docstring stays where it was written, which is where
+    :mod:`jaxrl._fields` (and so ``--help``) reads it.
+    """
+    order: dict[str, Any] = {}
+    written = []  # the classes the fields were written in, bases first
+    for klass in reversed(cls.__mro__):
+        if klass in (object, tuple):
+            continue
+        if "_fields" in vars(klass):  # a NamedTuple: its fields and defaults
+            sources = vars(klass).get("__hparams_sources__", (klass,))
+            written += [k for k in sources if k not in written]
+            for name in klass._fields:
+                if name not in klass._field_defaults:
+                    raise TypeError(f"{klass.__name__}.{name} has no default")
+                order[name] = (klass.__annotations__.get(name, float), klass._field_defaults[name])
+            continue
+        written.append(klass)
+        for name, kind in vars(klass).get("__annotations__", {}).items():
+            if name not in vars(klass):
+                raise TypeError(f"{klass.__name__}.{name} has no default")
+            order[name] = (kind, vars(klass)[name])
+    out = NamedTuple(cls.__name__, [(name, kind) for name, (kind, _) in order.items()])
+    out.__new__.__defaults__ = tuple(default for _, default in order.values())
+    out._field_defaults = {name: default for name, (_, default) in order.items()}
+    out.__module__, out.__qualname__, out.__doc__ = cls.__module__, cls.__qualname__, cls.__doc__
+    out.__hparams_sources__ = tuple(written)
+    return out
+
+
 def as_f32(hparams):
     """Every hyperparameter as float32 (scalars, sweep arrays or tracers alike)."""
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)

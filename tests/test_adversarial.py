@@ -206,6 +206,20 @@ def test_demonstrations_of_another_env_are_refused(boat_demos):
         airl.make_learner(airl.AIRLConfig(demos=str(boat_demos)), env, p)
 
 
+def test_learned_reward_adds_the_absorbing_states_return_at_terminations(boat_demos):
+    """AIRL's transferable reward is g(s), plus gamma / (1 - gamma) g(absorbing) where the
+    transition terminates (observations batched, the flag a Python bool inside)."""
+    env, p = envs.make("BoatRace-v0")
+    learner = airl.make_learner(airl.AIRLConfig(demos=str(boat_demos)), env, p)
+    w = np.linspace(-1.0, 1.0, 23)  # 22 observation inputs and the absorbing flag
+    saved = {"discriminator": {"g": linear(w, 0.5), "h": linear(np.zeros(23), 0.0)}}
+    reward = adversarial.learned_reward(learner, "airl", gamma=0.9)
+    obs = jnp.asarray(np.random.default_rng(0).normal(size=(2, 22)), jnp.float32)
+    out = reward(saved, obs, jnp.array([0, 1]), obs, jnp.array([False, True]))
+    g = np.asarray(obs) @ w[:22] + 0.5
+    np.testing.assert_allclose(out, g + [0.0, 9.0 * (w[22] + 0.5)], rtol=1e-5)
+
+
 BOAT = dict(num_envs=16, num_steps=40, total_steps=128_000, num_minibatches=4, num_demos=10,
             disc_hidden=(32,))  # fmt: skip
 

@@ -93,3 +93,65 @@ def test_every_algorithm_builds_a_learner_for_the_spaces_it_declares(
 def test_unknown_algorithm_suggests_a_close_name():
     with pytest.raises(ValueError, match="did you mean 'sac_discrete'"):
         registry.algorithm("sac_discrte")
+
+
+def test_hyperparameters_extend_a_base_as_dataclass_inheritance_does():
+    from typing import NamedTuple
+
+    import jax
+
+    from jaxrl import _fields
+    from jaxrl.learner import hyperparameters
+
+    class Base(NamedTuple):
+        lr: float = 1e-3
+        """Base learning rate."""
+        gamma: float = 0.99
+        """Discount."""
+
+    @hyperparameters
+    class Extended(Base):
+        """Base's, plus beta."""
+
+        lr: float = 3e-3
+        beta: float = 0.5
+        """Weight of beta."""
+
+    @hyperparameters
+    class Twice(Extended):
+        gamma: float = 0.9
+        """A shorter horizon."""
+
+    assert Extended._fields == ("lr", "gamma", "beta")
+    assert Extended() == (3e-3, 0.99, 0.5) and Extended(beta=1.0)._replace(lr=0.1).beta == 1.0
+    assert Twice._fields == ("lr", "gamma", "beta") and Twice() == (3e-3, 0.9, 0.5)
+    assert Extended.__doc__ == "Base's, plus beta." and Extended.__name__ == "Extended"
+    assert jax.tree.leaves(Twice()) == [3e-3, 0.9, 0.5]
+    # docstrings stay where they were written: a redefined field without one keeps the base's
+    docs = _fields._mro_docs(Twice)
+    assert docs == {"lr": "Base learning rate.", "gamma": "A shorter horizon.",
+                    "beta": "Weight of beta."}  # fmt: skip
+    with pytest.raises(TypeError, match="no default"):
+
+        @hyperparameters
+        class Missing(Base):
+            delta: float
+
+
+def test_extended_hyperparameters_keep_their_bases_defaults():
+    """The algorithms that extend another's hyperparameters keep every default they had."""
+    from jaxrl.agents.exploration import ppo_icm, ppo_rnd
+    from jaxrl.agents.inverse import gail
+    from jaxrl.agents.memory import rl2
+    from jaxrl.agents.offline import cql, td3_bc, td3_offline
+    from jaxrl.agents.offpolicy import ddpg, sac, td3
+    from jaxrl.agents.onpolicy import ppo
+
+    assert rl2.HPARAMS()._replace(lr=2.5e-4) == ppo.PPOHParams()
+    for module in (ppo_rnd, ppo_icm, gail):
+        hp = module.HPARAMS()
+        assert all(getattr(hp, k) == v for k, v in ppo.PPOHParams()._asdict().items())
+    assert ddpg.HPARAMS().target_noise == 0.0 and td3.HPARAMS().exploration_noise == 0.1
+    assert td3_bc.HPARAMS().alpha == 2.5 and td3_offline.HPARAMS() == td3.TD3TargetHParams()
+    assert cql.HPARAMS()._replace(actor_lr=3e-4)[:7] == tuple(sac.SACHParams())
+    assert sac.SACDiscreteHParams().target_entropy_scale == 0.89

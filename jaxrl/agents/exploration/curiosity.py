@@ -41,7 +41,7 @@ from jaxrl._errors import require_choice, require_layers
 from jaxrl.agents.onpolicy import ppo
 from jaxrl.distributions import Categorical, DiagGaussian
 from jaxrl.envs import RunningMeanStd
-from jaxrl.learner import Learner, Policy, latest_return
+from jaxrl.learner import Learner, Policy, hyperparameters, latest_return
 from jaxrl.losses import generalized_advantage_estimation
 from jaxrl.networks import ACTIVATIONS, apply_mlp, init_actor_critic, init_mlp
 from jaxrl.networks.actor_critic import split_towers
@@ -50,45 +50,29 @@ OBS_CLIP = 5.0  # the bonus's normalised observations are clipped to [-5, 5] (Bu
 
 
 @dataclasses.dataclass(frozen=True)
-class CuriosityConfig:
+class CuriosityConfig(ppo.RolloutConfig):
     """Static configuration: PPO's shapes and the bonus networks'."""
 
     num_envs: int = 16
-    """Environments stepped in lockstep in each run."""
     num_steps: int = 32
-    """Steps of every env per rollout (one update uses num_envs * num_steps env steps)."""
     total_steps: int = 200_000
-    """Env steps per run (per seed), rounded down to whole updates."""
     update_epochs: int = 4
     """Passes over each rollout (of PPO and of the bonus's loss)."""
-    num_minibatches: int = 4
-    """Minibatches per epoch (must divide num_envs * num_steps)."""
+    anneal_lr: bool = False
+    normalize_obs: bool = False
+    """Normalise the policy's observations by running statistics (the bonus always does)."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the actor, of the critic and of the intrinsic value network."""
     activation: str = "tanh"
     """Hidden activation of the actor-critic: tanh, relu, gelu or silu."""
-    anneal_lr: bool = False
-    """Anneal PPO's learning rate linearly to 0 over the run."""
-    normalize_obs: bool = False
-    """Normalise the policy's observations by running statistics (the bonus always does)."""
-    normalize_advantages: bool = True
-    """Normalise advantages within each minibatch."""
-    clip_value: bool = True
-    """Clip the value losses around the rollout's values (by clip_eps)."""
     bonus_hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the bonus's networks."""
     bonus_activation: str = "relu"
     """Hidden activation of the bonus's networks."""
 
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
     def ppo_config(self) -> ppo.PPOConfig:
         """PPO's config for the policy step (its plain, reference update)."""
-        names = {f.name for f in dataclasses.fields(ppo.PPOConfig)}
-        shared = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return ppo.PPOConfig(**shared, implementation="plain")
+        return ppo.plain_config(self)
 
     def validate(self) -> None:
         self.ppo_config().validate()
@@ -96,25 +80,12 @@ class CuriosityConfig:
         require_choice("bonus_activation", self.bonus_activation, ACTIVATIONS)
 
 
-class CuriosityHParams(NamedTuple):
+@hyperparameters
+class CuriosityHParams(ppo.PPOHParams):
     """Traced hyperparameters: PPO's, the two rewards' weights and the bonus's."""
 
-    lr: float = 2.5e-4
-    """PPO's learning rate (its start, when annealed)."""
     gamma: float = 0.99
     """Discount of the extrinsic (episodic) return."""
-    gae_lambda: float = 0.95
-    """GAE's lambda (both returns)."""
-    clip_eps: float = 0.2
-    """Clip range of the probability ratio (and of the values, with clip_value)."""
-    ent_coef: float = 0.01
-    """Weight of PPO's entropy bonus."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip of PPO's step."""
-    adam_eps: float = 1e-5
-    """The optimisers' epsilon."""
     int_gamma: float = 0.99
     """Discount of the intrinsic (non-episodic) return."""
     ext_coef: float = 2.0

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jaxrl._errors import require_positive_ints
 from jaxrl.agents.exploration import curiosity
 from jaxrl.agents.exploration.curiosity import Bonus, CuriosityConfig
-from jaxrl.learner import Learner, trainer
+from jaxrl.learner import Learner, hyperparameters, trainer
 from jaxrl.networks import apply_mlp, init_mlp
 
 
@@ -42,31 +42,10 @@ class ICMConfig(CuriosityConfig):
         require_positive_ints(self, ("icm_features",))
 
 
-class ICMHParams(NamedTuple):
+@hyperparameters
+class ICMHParams(curiosity.CuriosityHParams):
     """Traced hyperparameters: PPO's, the two rewards' weights and the module's."""
 
-    lr: float = 2.5e-4
-    """PPO's learning rate (its start, when annealed)."""
-    gamma: float = 0.99
-    """Discount of the extrinsic (episodic) return."""
-    gae_lambda: float = 0.95
-    """GAE's lambda (both returns)."""
-    clip_eps: float = 0.2
-    """Clip range of the probability ratio (and of the values, with clip_value)."""
-    ent_coef: float = 0.01
-    """Weight of PPO's entropy bonus."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip of PPO's step."""
-    adam_eps: float = 1e-5
-    """The optimisers' epsilon."""
-    int_gamma: float = 0.99
-    """Discount of the intrinsic (non-episodic) return."""
-    ext_coef: float = 2.0
-    """Weight of the extrinsic advantage."""
-    int_coef: float = 1.0
-    """Weight of the intrinsic advantage."""
     bonus_lr: float = 1e-3
     """Adam's learning rate for the curiosity module."""
     icm_beta: float = 0.2

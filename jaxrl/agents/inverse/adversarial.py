@@ -61,42 +61,30 @@ from jaxrl import demos as jdemos
 from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_choice, require_layers, require_positive_ints
 from jaxrl.agents.onpolicy import ppo
-from jaxrl.learner import Learner, Policy, latest_return
+from jaxrl.learner import Learner, Policy, hyperparameters, latest_return
 from jaxrl.networks import ACTIVATIONS, apply_mlp, init_mlp
 
 KINDS = ("gail", "airl")
 
 
 @dataclasses.dataclass(frozen=True)
-class AdversarialConfig:
-    """Static configuration: the demonstrations, PPO's shapes and the discriminator's."""
+class AdversarialConfig(ppo.RolloutConfig):
+    """Static configuration: PPO's shapes, the demonstrations and the discriminator's."""
 
-    demos: str = ""
-    """Demonstration file (.npz, see jaxrl.demos; write one with `jaxrl demos RUN_DIR`)."""
-    num_demos: int = 10
-    """Episodes of the file to imitate (its first ones)."""
     num_envs: int = 16
-    """Environments stepped in lockstep in each run."""
     num_steps: int = 64
-    """Steps of every env per rollout (one update uses num_envs * num_steps env steps)."""
     total_steps: int = 300_000
-    """Env steps per run (per seed), rounded down to whole updates."""
-    update_epochs: int = 4
-    """PPO's passes over each rollout."""
     num_minibatches: int = 8
-    """PPO's minibatches per epoch (must divide num_envs * num_steps)."""
+    normalize_obs: bool = False
+    """Normalise observations by running statistics (the demonstrations' too)."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the actor and of the critic."""
     activation: str = "tanh"
     """Hidden activation of the actor-critic: tanh, relu, gelu or silu."""
-    anneal_lr: bool = True
-    """Anneal PPO's learning rate linearly to 0 over the run."""
-    normalize_obs: bool = False
-    """Normalise observations by running statistics (the demonstrations' too)."""
-    normalize_advantages: bool = True
-    """Normalise advantages within each minibatch."""
-    clip_value: bool = True
-    """Clip the value loss around the rollout's values (by clip_eps)."""
+    demos: str = ""
+    """Demonstration file (.npz, see jaxrl.demos; write one with `jaxrl demos RUN_DIR`)."""
+    num_demos: int = 10
+    """Episodes of the file to imitate (its first ones)."""
     disc_hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the discriminator's networks (AIRL: of g and of h)."""
     disc_activation: str = "tanh"
@@ -110,15 +98,9 @@ class AdversarialConfig:
     absorbing: bool = True
     """Learn the reward of the absorbing state that follows a termination (Kostrikov et al.)."""
 
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
     def ppo_config(self) -> ppo.PPOConfig:
         """PPO's config for the policy step (its plain, reference update)."""
-        names = {f.name for f in dataclasses.fields(ppo.PPOConfig)}
-        shared = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return ppo.PPOConfig(**shared, implementation="plain")
+        return ppo.plain_config(self)
 
     def validate(self) -> None:
         self.ppo_config().validate()
@@ -134,25 +116,12 @@ class AdversarialConfig:
         require_choice("disc_activation", self.disc_activation, ACTIVATIONS)
 
 
-class AdversarialHParams(NamedTuple):
+@hyperparameters
+class AdversarialHParams(ppo.PPOHParams):
     """Traced hyperparameters: PPO's and the discriminator's."""
 
-    lr: float = 2.5e-4
-    """PPO's learning rate (its start, when annealed)."""
     gamma: float = 0.99
     """Discount (also AIRL's gamma in g(s) + gamma h(s') - h(s))."""
-    gae_lambda: float = 0.95
-    """GAE's lambda."""
-    clip_eps: float = 0.2
-    """Clip range of the probability ratio (and of the value, with clip_value)."""
-    ent_coef: float = 0.01
-    """Weight of PPO's entropy bonus."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip of PPO's step."""
-    adam_eps: float = 1e-5
-    """PPO's optimiser epsilon."""
     disc_lr: float = 3e-4
     """The discriminator's Adam learning rate."""
     grad_penalty: float = 1.0
@@ -223,7 +192,7 @@ class Discriminator(NamedTuple):
         last input that flags the absorbing state."""
         if not self.absorbing:
             return obs
-        flag = jnp.zeros(obs.shape[:-1]) if absorbing is None else absorbing
+        flag = jnp.broadcast_to(False if absorbing is None else absorbing, obs.shape[:-1])
         flag = flag.astype(obs.dtype)[..., None]
         return jnp.concatenate([obs * (1.0 - flag), flag], axis=-1)
 

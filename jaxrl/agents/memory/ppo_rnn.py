@@ -41,15 +41,11 @@ HPARAM_RANGES = ppo.HPARAM_RANGES
 
 
 @dataclasses.dataclass(frozen=True)
-class PPORNNConfig:
+class PPORNNConfig(ppo.RolloutConfig):
     """Static configuration: shapes, counts and switches (changing one recompiles)."""
 
-    num_envs: int = 4
-    """Environments stepped in lockstep in each run."""
     num_steps: int = 128
     """Steps of every env per rollout: the length of the sequences trained on."""
-    total_steps: int = 500_000
-    """Env steps per run (per seed), rounded down to whole updates."""
     update_epochs: int = 4
     """Passes over each rollout."""
     num_minibatches: int = 4
@@ -64,50 +60,26 @@ class PPORNNConfig:
     """Hidden layer widths of the actor head and of the critic head on the core's output."""
     activation: str = "relu"
     """Activation of the encoder and head layers: tanh, relu, gelu or silu."""
-    anneal_lr: bool = True
-    """Anneal the learning rate linearly to 0 over the run."""
-    normalize_obs: bool = False
-    """Normalise observations by running statistics (saved with the policy)."""
-    normalize_advantages: bool = True
-    """Normalise advantages within each minibatch."""
-    clip_value: bool = True
-    """Clip the value loss around the rollout's values (by clip_eps)."""
-    optimizer: str = "adam"
-    """adam or rmsprop."""
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.batch_size
 
     @property
     def envs_per_minibatch(self) -> int:
         return self.num_envs // self.num_minibatches
 
     def validate(self) -> None:
-        require_positive_ints(self, ("num_envs", "num_steps", "total_steps", "update_epochs",
-                                     "num_minibatches", "core_size"))  # fmt: skip
+        require_positive_ints(self, ("core_size",))
         require(
-            self.num_envs % self.num_minibatches == 0,
+            self.num_envs % max(self.num_minibatches, 1) == 0,
             "num_minibatches",
             f"a minibatch is whole env sequences: num_envs={self.num_envs} is not divisible "
             f"into {self.num_minibatches} minibatches",
         )
-        require(
-            self.total_steps >= self.batch_size,
-            "total_steps",
-            f"{self.total_steps} is less than one batch (num_envs*num_steps={self.batch_size})",
-        )
+        super().validate()
         for name in ("encoder", "head"):
             widths = getattr(self, name)
             require(all(isinstance(w, int) and w > 0 for w in widths), name,
                     f"layer widths must be positive ints, got {widths}")  # fmt: skip
         require_choice("core", self.core, CORES)
         require_choice("activation", self.activation, ACTIVATIONS)
-        require_choice("optimizer", self.optimizer, ppo.OPTIMIZERS)
 
 
 class RecurrentActorCritic(NamedTuple):

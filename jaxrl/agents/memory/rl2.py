@@ -25,12 +25,11 @@ reached 65-68, and discounting by 0.99 did better than none).
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
 
 from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_positive_ints
 from jaxrl.agents.memory import ppo_rnn
-from jaxrl.learner import Learner, trainer
+from jaxrl.learner import Learner, hyperparameters, trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,26 +54,12 @@ class RL2Config(ppo_rnn.PPORNNConfig):
         require_positive_ints(self, ("episodes_per_trial",))
 
 
-class RL2HParams(NamedTuple):
+@hyperparameters
+class RL2HParams(ppo_rnn.PPORNNHParams):
     """Traced hyperparameters (recurrent PPO's, :class:`jaxrl.agents.onpolicy.ppo.PPOHParams`,
     with RL²'s defaults)."""
 
     lr: float = 3e-3
-    """Learning rate (its start, when annealed)."""
-    gamma: float = 0.99
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE's lambda (1: Monte-Carlo advantages, 0: one-step TD errors)."""
-    clip_eps: float = 0.2
-    """Clip range of the probability ratio (and of the value, with clip_value)."""
-    ent_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
-    adam_eps: float = 1e-5
-    """The optimiser's epsilon."""
 
 
 def make_learner(config: RL2Config, env, env_params) -> Learner:

@@ -12,26 +12,21 @@ bonus in the bootstrapped target (``backup_entropy``), as the authors' code.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
 
 from jaxrl._errors import require
-from jaxrl.agents.offline import common
-from jaxrl.agents.offline.common import OfflineConfig
-from jaxrl.agents.offline.sac_offline import replay_config
+from jaxrl.agents.offline import sac_offline
 from jaxrl.agents.offpolicy import sac
-from jaxrl.learner import Learner, trainer
+from jaxrl.learner import Learner, hyperparameters, trainer
 
 
 @dataclasses.dataclass(frozen=True)
-class CQLConfig(OfflineConfig):
+class CQLConfig(sac_offline.SACOfflineConfig):
     """Static configuration; see :class:`~jaxrl.agents.offline.common.OfflineConfig`."""
 
     n_actions: int = 10
     """Actions of each kind (uniform, policy at s, policy at s') in the log-sum-exp."""
     backup_entropy: bool = False
     """Keep SAC's entropy bonus in the bootstrapped target."""
-    autotune_alpha: bool = True
-    """Learn SAC's temperature towards the target entropy (else keep init_alpha)."""
 
     def validate(self) -> None:
         super().validate()
@@ -39,37 +34,16 @@ class CQLConfig(OfflineConfig):
                 f"must be a positive int, got {self.n_actions}")  # fmt: skip
 
 
-class CQLHParams(NamedTuple):
+@hyperparameters
+class CQLHParams(sac.SACHParams):
     """Traced hyperparameters (vmappable); the paper's for the Gym locomotion tasks."""
 
     actor_lr: float = 1e-4
-    """Adam's learning rate for the actor."""
-    critic_lr: float = 3e-4
-    """Adam's learning rate for the critics."""
-    alpha_lr: float = 3e-4
-    """Adam's learning rate for SAC's log-temperature."""
-    gamma: float = 0.99
-    """Discount."""
-    tau: float = 0.005
-    """Polyak step of the target critics per gradient step."""
-    init_alpha: float = 1.0
-    """Initial SAC temperature (the entropy bonus's weight)."""
-    target_entropy_scale: float = 1.0
-    """Target entropy: -scale * action_dim."""
     cql_alpha: float = 5.0
     """Weight of the conservative penalty in each critic's loss."""
 
 
-HPARAM_RANGES = {
-    "actor_lr": "> 0",
-    "critic_lr": "> 0",
-    "alpha_lr": ">= 0",
-    "gamma": "[0, 1]",
-    "tau": "(0, 1]",
-    "init_alpha": "> 0",
-    "target_entropy_scale": ">= 0",
-    "cql_alpha": ">= 0",
-}
+HPARAM_RANGES = {**sac.HPARAM_RANGES, "cql_alpha": ">= 0"}
 
 
 def make_learner(config: CQLConfig, env, env_params) -> Learner:
@@ -79,14 +53,9 @@ def make_learner(config: CQLConfig, env, env_params) -> Learner:
       ValueError: invalid config (naming the field), a missing or damaged dataset, one
         whose spaces are not the env's, or discrete actions.
     """
-    config.validate()
-    prepared = common.prepare(config, env, env_params, algo="cql", continuous=True)
-    replay = replay_config(config, len(prepared.dataset), config.autotune_alpha)
-    agent, _ = sac.make_agent(replay, env, env_params, discrete=False,
-                              cql_actions=config.n_actions,
-                              backup_entropy=config.backup_entropy)  # fmt: skip
-    return common.replay_learner(config, env, env_params, prepared, agent, replay, CQLHParams(),
-                                 HPARAM_RANGES)  # fmt: skip
+    return sac_offline.build(config, env, env_params, "cql", CQLHParams(), HPARAM_RANGES,
+                             cql_actions=config.n_actions,
+                             backup_entropy=config.backup_entropy)  # fmt: skip
 
 
 make_train = trainer(make_learner)

@@ -25,15 +25,7 @@ class SACOfflineConfig(OfflineConfig):
     """Learn the temperature towards the target entropy (else keep init_alpha)."""
 
 
-HPARAM_RANGES = {
-    "actor_lr": "> 0",
-    "critic_lr": "> 0",
-    "alpha_lr": ">= 0",
-    "gamma": "[0, 1]",
-    "tau": "(0, 1]",
-    "init_alpha": "> 0",
-    "target_entropy_scale": ">= 0",
-}
+HPARAM_RANGES = sac.HPARAM_RANGES
 
 
 def replay_config(config: OfflineConfig, n: int, autotune_alpha: bool) -> sac.SACConfig:
@@ -46,6 +38,18 @@ def replay_config(config: OfflineConfig, n: int, autotune_alpha: bool) -> sac.SA
                          autotune_alpha=autotune_alpha)  # fmt: skip
 
 
+def build(config: SACOfflineConfig, env, env_params, algo: str, hparams, hparam_ranges,
+          **agent_options) -> Learner:  # fmt: skip
+    """SAC (with ``agent_options`` for :func:`jaxrl.agents.offpolicy.sac.make_agent`: CQL's
+    penalty) on ``config.dataset``; ``algo`` names the algorithm in errors."""
+    config.validate()
+    prepared = common.prepare(config, env, env_params, algo=algo, continuous=True)
+    replay = replay_config(config, len(prepared.dataset), config.autotune_alpha)
+    agent, _ = sac.make_agent(replay, env, env_params, discrete=False, **agent_options)
+    return common.replay_learner(config, env, env_params, prepared, agent, replay, hparams,
+                                 hparam_ranges)  # fmt: skip
+
+
 def make_learner(config: SACOfflineConfig, env, env_params) -> Learner:
     """SAC on ``config.dataset`` alone (continuous actions).
 
@@ -53,12 +57,7 @@ def make_learner(config: SACOfflineConfig, env, env_params) -> Learner:
       ValueError: invalid config (naming the field), a missing or damaged dataset, one
         whose spaces are not the env's, or discrete actions.
     """
-    config.validate()
-    prepared = common.prepare(config, env, env_params, algo="sac_offline", continuous=True)
-    replay = replay_config(config, len(prepared.dataset), config.autotune_alpha)
-    agent, _ = sac.make_agent(replay, env, env_params, discrete=False)
-    return common.replay_learner(config, env, env_params, prepared, agent, replay,
-                                 SACHParams(), HPARAM_RANGES)  # fmt: skip
+    return build(config, env, env_params, "sac_offline", SACHParams(), HPARAM_RANGES)
 
 
 make_train = trainer(make_learner)

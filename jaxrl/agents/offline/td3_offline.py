@@ -10,12 +10,10 @@ dataset's first states) set against the returns the policy really gets makes it 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
 
 from jaxrl._errors import require
 from jaxrl.agents.offline import common
 from jaxrl.agents.offline.common import OfflineConfig
-from jaxrl.agents.offline.td3_bc import replay_config
 from jaxrl.agents.offpolicy import td3
 from jaxrl.learner import Learner, trainer
 
@@ -33,31 +31,29 @@ class TD3OfflineConfig(OfflineConfig):
                 f"must be a positive int, got {self.policy_delay}")  # fmt: skip
 
 
-class TD3OfflineHParams(NamedTuple):
-    """Traced hyperparameters (vmappable): TD3's, without exploration."""
-
-    actor_lr: float = 3e-4
-    """Adam's learning rate for the actor."""
-    critic_lr: float = 3e-4
-    """Adam's learning rate for the critics."""
-    gamma: float = 0.99
-    """Discount."""
-    tau: float = 0.005
-    """Polyak step of the targets per target update."""
-    target_noise: float = 0.2
-    """Std of the smoothing noise on the target action (0: none)."""
-    noise_clip: float = 0.5
-    """Clip of the target-smoothing noise."""
+TD3OfflineHParams = td3.TD3TargetHParams  # TD3's, without exploration
+HPARAM_RANGES = td3.TARGET_RANGES
 
 
-HPARAM_RANGES = {
-    "actor_lr": "> 0",
-    "critic_lr": "> 0",
-    "gamma": "[0, 1]",
-    "tau": "(0, 1]",
-    "target_noise": ">= 0",
-    "noise_clip": ">= 0",
-}
+def replay_config(config: OfflineConfig, n: int, **fields) -> td3.TD3Config:
+    """The TD3 config an offline learner's agent is built from: its networks and batch, and
+    ``log_every`` gradient steps per train phase over a buffer of the dataset's ``n``."""
+    return td3.TD3Config(hidden=config.hidden, activation=config.activation,
+                         batch_size=config.batch_size, gradient_steps=config.log_every,
+                         buffer_size=max(n, config.batch_size),
+                         learning_starts=config.batch_size, **fields)  # fmt: skip
+
+
+def build(config: TD3OfflineConfig, env, env_params, algo: str, hparams, hparam_ranges, *,
+          behavior_cloning: bool = False) -> Learner:  # fmt: skip
+    """TD3 (with ``behavior_cloning``: TD3+BC's actor) on ``config.dataset``; ``algo`` names
+    the algorithm in errors."""
+    config.validate()
+    prepared = common.prepare(config, env, env_params, algo=algo, continuous=True)
+    replay = replay_config(config, len(prepared.dataset), policy_delay=config.policy_delay)
+    agent, _ = td3.make_agent(replay, env, env_params, algo, behavior_cloning=behavior_cloning)
+    return common.replay_learner(config, env, env_params, prepared, agent, replay, hparams,
+                                 hparam_ranges)  # fmt: skip
 
 
 def make_learner(config: TD3OfflineConfig, env, env_params) -> Learner:
@@ -67,12 +63,7 @@ def make_learner(config: TD3OfflineConfig, env, env_params) -> Learner:
       ValueError: invalid config (naming the field), a missing or damaged dataset, one
         whose spaces are not the env's, or discrete actions.
     """
-    config.validate()
-    prepared = common.prepare(config, env, env_params, algo="td3_offline", continuous=True)
-    replay = replay_config(config, len(prepared.dataset), policy_delay=config.policy_delay)
-    agent, _ = td3.make_agent(replay, env, env_params, "td3_offline")
-    return common.replay_learner(config, env, env_params, prepared, agent, replay,
-                                 TD3OfflineHParams(), HPARAM_RANGES)  # fmt: skip
+    return build(config, env, env_params, "td3_offline", TD3OfflineHParams(), HPARAM_RANGES)
 
 
 make_train = trainer(make_learner)

@@ -40,7 +40,7 @@ from jaxrl import envs as jenvs
 from jaxrl.agents.offpolicy import loop
 from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, OffPolicyConfig
 from jaxrl.distributions import Categorical, TanhGaussian
-from jaxrl.learner import Learner, trainer
+from jaxrl.learner import Learner, hyperparameters, trainer
 from jaxrl.losses import cql_penalty, soft_state_value
 from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
 
@@ -90,22 +90,11 @@ HPARAM_RANGES = {
 }
 
 
-class SACDiscreteHParams(NamedTuple):
+@hyperparameters
+class SACDiscreteHParams(SACHParams):
     """Discrete SAC's traced hyperparameters: :class:`SACHParams` with a target entropy of
     0.89 of the maximum, ``log(num_actions)``."""
 
-    actor_lr: float = 3e-4
-    """Adam's learning rate for the actor."""
-    critic_lr: float = 3e-4
-    """Adam's learning rate for the critics."""
-    alpha_lr: float = 3e-4
-    """Adam's learning rate for the log-temperature."""
-    gamma: float = 0.99
-    """Discount."""
-    tau: float = 0.005
-    """Polyak step of the target critics per gradient step."""
-    init_alpha: float = 1.0
-    """Initial temperature (the entropy bonus's weight)."""
     target_entropy_scale: float = 0.89
     """Target entropy as a fraction of the maximum, log(num_actions)."""
 

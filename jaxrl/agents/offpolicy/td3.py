@@ -21,7 +21,7 @@ from jaxrl import envs as jenvs
 from jaxrl._errors import require
 from jaxrl.agents.offpolicy import loop
 from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, OffPolicyConfig
-from jaxrl.learner import Learner, trainer
+from jaxrl.learner import Learner, hyperparameters, trainer
 from jaxrl.losses import td3_bc_actor_loss
 from jaxrl.networks import apply_ensemble, apply_mlp, init_ensemble, init_mlp
 
@@ -56,9 +56,9 @@ class TD3Config(OffPolicyConfig):
         )
 
 
-class TD3HParams(NamedTuple):
-    """Traced hyperparameters (vmappable). Noise scales are in units of the action range
-    ``[-1, 1]``."""
+class TD3TargetHParams(NamedTuple):
+    """TD3's learning hyperparameters, without exploration (offline TD3 uses these). Noise
+    scales are in units of the action range ``[-1, 1]``."""
 
     actor_lr: float = 3e-4
     """Adam's learning rate for the actor."""
@@ -68,23 +68,32 @@ class TD3HParams(NamedTuple):
     """Discount."""
     tau: float = 0.005
     """Polyak step of the targets per target update."""
-    exploration_noise: float = 0.1
-    """Std of the Gaussian noise on the actor's actions while collecting."""
     target_noise: float = 0.2
     """Std of the smoothing noise on the target action (0: none)."""
     noise_clip: float = 0.5
     """Clip of the target-smoothing noise."""
 
 
-HPARAM_RANGES = {
+TARGET_RANGES = {
     "actor_lr": "> 0",
     "critic_lr": "> 0",
     "gamma": "[0, 1]",
     "tau": "(0, 1]",
-    "exploration_noise": ">= 0",
     "target_noise": ">= 0",
     "noise_clip": ">= 0",
 }
+
+
+@hyperparameters
+class TD3HParams(TD3TargetHParams):
+    """Traced hyperparameters (vmappable). Noise scales are in units of the action range
+    ``[-1, 1]``."""
+
+    exploration_noise: float = 0.1
+    """Std of the Gaussian noise on the actor's actions while collecting."""
+
+
+HPARAM_RANGES = {**TARGET_RANGES, "exploration_noise": ">= 0"}
 
 
 def build(config: TD3Config, env, env_params, algo: str, hparams) -> Learner:

@@ -46,8 +46,8 @@ IMPLEMENTATIONS = ("auto", "plain", "cpu")
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """Static configuration: shapes, counts and switches (changing one recompiles)."""
+class RolloutConfig:
+    """PPO's rollout shapes and update switches, shared by the learners built on its update."""
 
     num_envs: int = 4
     """Environments stepped in lockstep in each run."""
@@ -59,10 +59,6 @@ class PPOConfig:
     """Passes over each rollout's batch."""
     num_minibatches: int = 4
     """Minibatches per epoch (must divide num_envs * num_steps)."""
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the actor and of the critic (separate networks)."""
-    activation: str = "tanh"
-    """Hidden activation: tanh, relu, gelu or silu."""
     anneal_lr: bool = True
     """Anneal the learning rate linearly to 0 over the run."""
     normalize_obs: bool = False
@@ -73,8 +69,6 @@ class PPOConfig:
     """Clip the value loss around the rollout's values (by clip_eps)."""
     optimizer: str = "adam"
     """adam or rmsprop."""
-    implementation: str = "auto"
-    """plain (the reference update), cpu (laid out for XLA:CPU) or auto (cpu on a CPU)."""
 
     @property
     def batch_size(self) -> int:
@@ -103,10 +97,33 @@ class PPOConfig:
             "total_steps",
             f"{self.total_steps} is less than one batch (num_envs*num_steps={self.batch_size})",
         )
+        require_choice("optimizer", self.optimizer, OPTIMIZERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(RolloutConfig):
+    """Static configuration: shapes, counts and switches (changing one recompiles)."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the actor and of the critic (separate networks)."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, relu, gelu or silu."""
+    implementation: str = "auto"
+    """plain (the reference update), cpu (laid out for XLA:CPU) or auto (cpu on a CPU)."""
+
+    def validate(self) -> None:
+        super().validate()
         require_layers(self.hidden)
         require_choice("activation", self.activation, ACTIVATIONS)
-        require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("implementation", self.implementation, IMPLEMENTATIONS)
+
+
+def plain_config(config) -> PPOConfig:
+    """PPO's config (its plain, reference update) from the fields ``config`` shares with it:
+    for learners that take PPO's step for their policy."""
+    names = {f.name for f in dataclasses.fields(PPOConfig)}
+    shared = {k: v for k, v in dataclasses.asdict(config).items() if k in names}
+    return PPOConfig(**{**shared, "implementation": "plain"})
 
 
 class PPOHParams(NamedTuple):
