@@ -63,6 +63,7 @@ ALGORITHMS: dict[str, Entry] = {
         "TD3 on a dataset alone (offline control, --dataset)",
     ),
     "dreamer": Entry("jaxrl.agents.world_models.dreamer", "both", "Dreamer: RSSM + imagination"),
+    "iris": Entry("jaxrl.agents.world_models.iris", "discrete", "IRIS: token world model"),
     "alphazero": Entry(
         "jaxrl.agents.search.alphazero",
         "discrete",

@@ -34,6 +34,8 @@ from jaxrl._errors import require, require_positive_ints
 from jaxrl.agents.offline import common
 from jaxrl.episodes import first_episode_returns, max_steps_of
 from jaxrl.learner import Learner, Policy, latest_return, trainer
+from jaxrl.networks import transformer
+from jaxrl.networks.transformer import Block
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,25 +112,6 @@ HPARAM_RANGES = {
 # ---- the network ------------------------------------------------------------------------------
 
 
-class Block(nn.Module):
-    """A pre-LayerNorm transformer block: masked self-attention, then a 4x MLP."""
-
-    width: int
-    heads: int
-    dropout: float
-
-    @nn.compact
-    def __call__(self, x, mask, deterministic: bool):
-        y = nn.LayerNorm()(x)
-        y = nn.MultiHeadDotProductAttention(
-            num_heads=self.heads, dropout_rate=self.dropout, deterministic=deterministic
-        )(y, y, mask=mask)
-        x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
-        y = nn.LayerNorm()(x)
-        y = nn.Dense(self.width)(nn.gelu(nn.Dense(4 * self.width)(y)))
-        return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
-
-
 class DecisionTransformer(nn.Module):
     """``(rtg [B, K], obs [B, K, D], actions [B, K, A] | [B, K], timesteps [B, K],
     valid [B, K]) -> action predictions [B, K, A]`` (tanh-squashed, or logits if discrete)."""
@@ -161,11 +144,9 @@ class DecisionTransformer(nn.Module):
 
 
 def causal_mask(valid: jax.Array) -> jax.Array:
-    """``[B, 1, 3K, 3K]``: token ``i`` attends to token ``j <= i`` of a valid step."""
-    tokens = jnp.repeat(valid, 3, axis=1)  # (R, s, a) of each step
-    n = tokens.shape[1]
-    causal = jnp.tril(jnp.ones((n, n), bool))
-    return causal[None, None] & tokens[:, None, None, :]
+    """``[B, 1, 3K, 3K]``: token ``i`` attends to token ``j <= i`` of a valid step (three
+    tokens per step: R, s, a)."""
+    return transformer.causal_mask(valid, 3)
 
 
 # ---- the dataset as windows -----------------------------------------------------------------
