@@ -39,3 +39,20 @@ def test_runtime_threads_outnumber_devices_from_jax_0_10():
     assert runtime_threads(1, "0.10.2") == 1 and runtime_threads(2, "0.10.2") == 3
     assert runtime_threads(4, "0.11.0") == 5 and runtime_threads(16, "1.0") == 17
     assert runtime_threads(2, "0.9.2") == 1 and runtime_threads(4, "0.4.38") == 1
+
+
+@pytest.mark.parametrize("given", ["1", "8", ""])
+def test_configure_cpu_raises_a_runtime_pool_too_small_for_its_devices(subprocess_env, given):
+    """A PJRT_NPROC inherited from a one-device parent (the suite's) is raised to
+    runtime_threads for two devices; a larger one is kept."""
+    import jax
+
+    from jaxrl.run.platform import runtime_threads
+
+    env = dict(subprocess_env, PJRT_NPROC=given)
+    code = CODE.replace('print(os.environ["XLA_FLAGS"])', 'print(os.environ["PJRT_NPROC"])')
+    out = run_python(code, env)
+    assert out.returncode == 0, out.stderr
+    need = runtime_threads(2, jax.__version__)
+    want = given if given and (need == 1 or int(given) >= need) else str(need)
+    assert out.stdout.split() == [want]

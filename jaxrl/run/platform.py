@@ -23,7 +23,8 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     OpenBLAS is kept to one thread. Call before any JAX array exists (gymnax creates some
     when it is imported, so before importing gymnax or :mod:`jaxrl.envs`; a late call warns
     and changes nothing). Settings a user already made in ``XLA_FLAGS``, ``PJRT_NPROC`` or
-    ``OPENBLAS_NUM_THREADS`` are kept (BENCHMARKS.md has the measurements).
+    ``OPENBLAS_NUM_THREADS`` are kept (BENCHMARKS.md has the measurements), except a
+    ``PJRT_NPROC`` below :func:`runtime_threads`, which would hang jax 0.10.
 
     Args:
       num_devices: CPU devices to expose (default: the cores this process may use).
@@ -67,7 +68,12 @@ def configure_cpu(num_devices: int | None = None, num_runs: int | None = None) -
     # read when the CPU client starts
     forced = [f for f in flags.split() if f.startswith("--xla_force_host_platform_device_count=")]
     devices = int(forced[-1].split("=", 1)[1]) if forced else n
-    os.environ.setdefault("PJRT_NPROC", str(runtime_threads(devices, jax.__version__)))
+    # at least runtime_threads: fewer hang jax >= 0.10 (a value inherited from a parent
+    # process set up for one device would)
+    need = runtime_threads(devices, jax.__version__)
+    given = os.environ.get("PJRT_NPROC", "")
+    if not given.isdigit() or (need > 1 and int(given) < need):
+        os.environ["PJRT_NPROC"] = str(need)
     if "xla_force_host_platform_device_count" not in flags:
         jax.config.update("jax_num_cpu_devices", n)
     _CONFIGURED = True
@@ -85,7 +91,7 @@ def runtime_threads(num_devices: int, jax_version: str) -> int:
     waits for ever when the pool has no more threads than there are devices: the 16-seed PPO
     program on two devices hung in 4 runs of 4 with 1 or 2 threads and finished in 3 of 3
     with 3 (``experiments/jax_hang.py``; BENCHMARKS.md, "The jax pin"). So there it gets
-    one thread more than devices."""
+    one thread more than devices, even where ``PJRT_NPROC`` already asks for fewer."""
     major, minor = (int(x) for x in jax_version.split(".")[:2])
     return num_devices + 1 if num_devices > 1 and (major, minor) >= (0, 10) else 1
 
