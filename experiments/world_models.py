@@ -42,7 +42,7 @@ from pathlib import Path
 
 from jaxrl.run import configure_cpu
 
-WORLD_MODELS = ("dreamer",)  # agents with a world model: one more name here adds one
+WORLD_MODELS = ("dreamer", "iris")  # agents with a world model: a name here adds one
 BASELINES = ("ppo", "dqn", "muzero")
 THRESHOLDS = {"Catch-bsuite": 0.9, "CartPole-v1": 475.0, "Acrobot-v1": -100.0,
               "Pendulum-v1": -250.0, "Breakout-MinAtar": 10.0}  # fmt: skip

@@ -222,3 +222,24 @@ def test_continuous_actions_are_refused():
     env, p = envs.make("Pendulum-v1")
     with pytest.raises(ValueError, match="^env: iris needs discrete actions"):
         iris.make_learner(iris.IRISConfig(), env, p)
+
+
+def test_open_loop_predictor_reads_the_first_observation_only():
+    """The predictor world_models.py scores: [B, H, D] decoded dreams along the given actions,
+    unchanged by every real observation after the first, changed by the first."""
+    env, p = envs.make("Catch-bsuite")
+    cfg = iris.IRISConfig(context=C, tokens=K, codebook=N, embed_dim=4, hidden=(16,), width=16,
+                          layers=1, heads=2, horizon=6)  # fmt: skip
+    learner = iris.make_learner(cfg, env, p)
+    saved = learner.save(learner.init(jax.random.key(0), learner.hparams, p, None))
+    predict = jax.jit(iris.open_loop_predictor(learner))
+    d = envs.observation_size(env, p)
+    obs = jax.random.uniform(jax.random.key(1), (3, 8, d))
+    actions = jax.random.randint(jax.random.key(2), (3, 7), 0, 3)
+    key = jax.random.key(3)
+    base = np.asarray(predict(saved, obs, actions, key))
+    assert base.shape == (3, 7, d)
+    later = np.asarray(predict(saved, obs.at[:, 1:].set(0.5), actions, key))
+    np.testing.assert_array_equal(base, later)
+    first = np.asarray(predict(saved, obs.at[:, 0].set(1.0 - obs[:, 0]), actions, key))
+    assert not np.array_equal(base, first)

@@ -609,6 +609,22 @@ def make_learner_parts(config: IRISConfig, env, env_params) -> Parts:
     return make_parts(config, jenvs.observation_size(env, env_params), spec.dim)
 
 
+def open_loop_predictor(learner: Learner):
+    """``predict(saved, obs [B, H + 1, D], actions [B, H], key) -> [B, H, D]`` for an IRIS
+    learner: the first observation tokenized, then ``H`` steps dreamed along ``actions`` and
+    decoded; reads ``obs[:, 0]`` only (the protocol of ``experiments/world_models.py``)."""
+    parts = make_learner_parts(learner.config, learner.env, learner.env_params)
+
+    def predict(saved, obs, actions, key):
+        horizon = actions.shape[1]
+        start = parts.tokenize(saved, obs[:, 0])
+        out = parts.rollout(saved, start, key, horizon, lambda t, tok, k: actions[:, t], True)
+        seq = jnp.concatenate([out.tokens[:, 1:], out.final_tokens[:, None]], axis=1)
+        return parts.decode(saved, seq)
+
+    return predict
+
+
 make_train = trainer(make_learner)
 CONFIG = IRISConfig
 HPARAMS = IRISHParams
