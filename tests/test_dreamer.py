@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl import envs
+from jaxrl import envs, losses
 from jaxrl.agents.world_models import dreamer
 from jaxrl.losses import symexp, symlog
 
@@ -80,10 +80,10 @@ def test_lambda_returns_match_a_python_loop():
         for t in reversed(range(T)):
             nxt = r[t, n] + disc[t, n] * ((1 - lam) * v[t + 1, n] + lam * nxt)
             expected[t, n] = nxt
-    got = dreamer.lambda_returns(jnp.asarray(r), jnp.asarray(disc), jnp.asarray(v), lam)
+    got = losses.lambda_returns(jnp.asarray(r), jnp.asarray(disc), jnp.asarray(v), lam)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     # lambda = 0 is one-step TD, lambda = 1 the discounted sum bootstrapped at the end
-    td0 = dreamer.lambda_returns(jnp.asarray(r), jnp.asarray(disc), jnp.asarray(v), 0.0)
+    td0 = losses.lambda_returns(jnp.asarray(r), jnp.asarray(disc), jnp.asarray(v), 0.0)
     np.testing.assert_allclose(td0, r + disc * v[1:], rtol=1e-5, atol=1e-6)
 
 

@@ -137,7 +137,7 @@ def test_lambda_returns_against_a_python_loop():
     r, v = rng.normal(size=(2, T)), rng.normal(size=(2, T))
     d = 0.9 * (rng.uniform(size=(2, T)) > 0.3)
     boot = rng.normal(size=2)
-    got = np.asarray(iris.lambda_returns(jnp.asarray(r), jnp.asarray(d), jnp.asarray(v),
+    got = np.asarray(iris.returns_time_last(jnp.asarray(r), jnp.asarray(d), jnp.asarray(v),
                                          jnp.asarray(boot), lam))  # fmt: skip
     for b in range(2):
         g = boot[b]

@@ -1,6 +1,6 @@
 """Loss and return math, written unbatched and time-indexed."""
 
-from jaxrl.losses.gae import generalized_advantage_estimation
+from jaxrl.losses.gae import generalized_advantage_estimation, lambda_returns
 from jaxrl.losses.offline import awr_weight, cql_penalty, expectile_loss, td3_bc_actor_loss
 from jaxrl.losses.ppo import categorical_ppo_terms, clipped_surrogate_loss, clipped_value_loss
 from jaxrl.losses.value_learning import (
@@ -31,6 +31,7 @@ __all__ = [
     "double_q_target",
     "generalized_advantage_estimation",
     "huber_loss",
+    "lambda_returns",
     "inverse_value_transform",
     "n_step_bootstrap",
     "scalar_to_categorical",

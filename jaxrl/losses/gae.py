@@ -1,4 +1,5 @@
-"""Generalised advantage estimation (Schulman et al. 2016, arXiv:1506.02438).
+"""Generalised advantage estimation (Schulman et al. 2016, arXiv:1506.02438) and TD(lambda)
+returns of imagined trajectories (Dreamer, IRIS).
 
 Written for one trajectory (time-indexed, unbatched); ``jax.vmap`` over environments at the
 call site.
@@ -50,3 +51,27 @@ def generalized_advantage_estimation(
 
     _, adv_t = jax.lax.scan(body, jnp.zeros((), r_t.dtype), (delta_t, trace_t), reverse=True)
     return adv_t
+
+
+def lambda_returns(r_t, discount_t, v_t, lambda_):
+    """TD(lambda) returns of a trajectory, time-indexed along the first axis.
+
+    ``R_t = r_t + discount_t ((1 - lambda) v_{t+1} + lambda R_{t+1})`` with ``R_T = v_T``.
+
+    Args:
+      r_t: rewards ``[T, ...]`` (``r_t`` follows the action at ``t``).
+      discount_t: ``gamma * continue`` after the action at ``t``, ``[T, ...]``.
+      v_t: values ``[T + 1, ...]`` (``v_T`` bootstraps the last step).
+      lambda_: scalar.
+
+    Returns:
+      ``[T, ...]``.
+    """
+
+    def step(next_return, xs):
+        r, discount, v_next = xs
+        ret = r + discount * ((1.0 - lambda_) * v_next + lambda_ * next_return)
+        return ret, ret
+
+    _, returns = jax.lax.scan(step, v_t[-1], (r_t, discount_t, v_t[1:]), reverse=True)
+    return returns

@@ -44,7 +44,7 @@ from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_choice, require_positive_ints
 from jaxrl.distributions import Categorical, DiagGaussian
 from jaxrl.learner import Learner, Policy, latest_return, trainer
-from jaxrl.losses import symexp, symlog, two_hot, two_hot_decode
+from jaxrl.losses import lambda_returns, symexp, symlog, two_hot, two_hot_decode
 from jaxrl.networks import ACTIVATIONS, apply_mlp, init_mlp
 from jaxrl.networks.recurrent import Core, reset_where
 
@@ -221,30 +221,6 @@ def kl_balance_loss(post_logits, prior_logits, free_nats, dyn_scale, rep_scale):
     dyn = jnp.maximum(kl(sg(log_q), log_p), free_nats)
     rep = jnp.maximum(kl(log_q, sg(log_p)), free_nats)
     return dyn_scale * dyn + rep_scale * rep, kl(log_q, log_p)
-
-
-def lambda_returns(r_t, discount_t, v_t, lambda_):
-    """TD(lambda) returns of a trajectory, time-indexed along the first axis.
-
-    ``R_t = r_t + discount_t ((1 - lambda) v_{t+1} + lambda R_{t+1})`` with ``R_T = v_T``.
-
-    Args:
-      r_t: rewards ``[T, ...]`` (``r_t`` follows the action at ``t``).
-      discount_t: ``gamma * continue`` after the action at ``t``, ``[T, ...]``.
-      v_t: values ``[T + 1, ...]`` (``v_T`` bootstraps the last step).
-      lambda_: scalar.
-
-    Returns:
-      ``[T, ...]``.
-    """
-
-    def step(next_return, xs):
-        r, discount, v_next = xs
-        ret = r + discount * ((1.0 - lambda_) * v_next + lambda_ * next_return)
-        return ret, ret
-
-    _, returns = jax.lax.scan(step, v_t[-1], (r_t, discount_t, v_t[1:]), reverse=True)
-    return returns
 
 
 def _two_hot(x, num_bins):

@@ -46,7 +46,7 @@ from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_layers, require_positive_ints
 from jaxrl.distributions import Categorical
 from jaxrl.learner import Learner, Policy, latest_return, trainer
-from jaxrl.losses import two_hot, two_hot_decode
+from jaxrl.losses import lambda_returns, two_hot, two_hot_decode
 from jaxrl.networks import apply_mlp, init_mlp
 from jaxrl.networks.transformer import Block, segment_causal_mask
 
@@ -252,20 +252,13 @@ class Parts(NamedTuple):
     rollout: Any  # (params, start_tokens [B, K], key, horizon, choose) -> Dream
 
 
-def lambda_returns(rewards, discounts, values, bootstrap, lam):
-    """``G_t = r_t + d_t ((1 - lam) v_{t+1} + lam G_{t+1})`` with ``G_T = bootstrap``, over
-    the last axis (time): ``rewards, discounts, values [..., T]`` (``values[t]`` is
-    ``v_t``; ``v_T`` is ``bootstrap [...]``) -> ``[..., T]``."""
-    next_values = jnp.concatenate([values[..., 1:], bootstrap[..., None]], axis=-1)
-
-    def step(g, x):
-        r, d, v = x
-        g = r + d * ((1.0 - lam) * v + lam * g)
-        return g, g
-
-    xs = tuple(jnp.moveaxis(a, -1, 0) for a in (rewards, discounts, next_values))
-    _, out = jax.lax.scan(step, bootstrap, xs, reverse=True)
-    return jnp.moveaxis(out, 0, -1)
+def returns_time_last(rewards, discounts, values, bootstrap, lam):
+    """:func:`jaxrl.losses.lambda_returns` with time on the last axis: ``rewards,
+    discounts, values [..., T]`` (``values[t]`` is ``v_t``), ``bootstrap [...]`` is
+    ``v_T``; returns ``[..., T]``."""
+    time_first = [jnp.moveaxis(x, -1, 0) for x in (rewards, discounts, values)]
+    v = jnp.concatenate([time_first[2], bootstrap[None]], axis=0)
+    return jnp.moveaxis(lambda_returns(time_first[0], time_first[1], v, lam), 0, -1)
 
 
 def make_parts(cfg: IRISConfig, obs_dim: int, num_actions: int) -> Parts:
@@ -424,7 +417,7 @@ def actor_critic_loss(parts: Parts, params, dream: Dream, hp):
     bootstrap = parts.value(params, dream.final_tokens)  # [B]
     cont = 1.0 - dream.done.astype(jnp.float32)
     alive = jnp.cumprod(jnp.concatenate([jnp.ones_like(cont[:, :1]), cont[:, :-1]], 1), 1)
-    returns = sg(lambda_returns(dream.reward, hp.gamma * cont, sg(values), sg(bootstrap),
+    returns = sg(returns_time_last(dream.reward, hp.gamma * cont, sg(values), sg(bootstrap),
                                 hp.lam))  # fmt: skip
     dist = Categorical(parts.logits(params, dream.tokens))
     logp = dist.log_prob(dream.action)
