@@ -232,7 +232,9 @@ def test_open_loop_predictor_reads_the_first_observation_only():
                           layers=1, heads=2, horizon=6)  # fmt: skip
     learner = iris.make_learner(cfg, env, p)
     saved = learner.save(learner.init(jax.random.key(0), learner.hparams, p, None))
-    predict = jax.jit(iris.open_loop_predictor(learner))
+    saved = jax.tree.map(np.asarray, saved)  # as a results directory or the study holds them
+    predictor = iris.open_loop_predictor(learner)
+    predict = jax.jit(lambda s, o, a, k: predictor(saved, o, a, k))  # host params closed over
     d = envs.observation_size(env, p)
     obs = jax.random.uniform(jax.random.key(1), (3, 8, d))
     actions = jax.random.randint(jax.random.key(2), (3, 7), 0, 3)

@@ -168,6 +168,7 @@ def vector_quantize(z: jax.Array, codebook: jax.Array, beta):
     through) and ``mean |sg(z) - e|^2 + beta mean |z - sg(e)|^2`` (codebook and commitment
     terms, means over every element).
     """
+    codebook = jnp.asarray(codebook)  # saved params may be host arrays
     dist = jnp.sum((z[..., None, :] - codebook) ** 2, axis=-1)
     tokens = jnp.argmin(dist, axis=-1)
     e = codebook[tokens]
@@ -288,7 +289,7 @@ def make_parts(cfg: IRISConfig, obs_dim: int, num_actions: int) -> Parts:
         return vector_quantize(encode(params, obs), params["codebook"], 0.0)[0]
 
     def decode(params, tokens):
-        z = params["codebook"][tokens]
+        z = jnp.asarray(params["codebook"])[tokens]
         return apply_mlp(params["decoder"], z.reshape(tokens.shape[:-1] + (k * e,)))
 
     def features(params, tokens):
