@@ -44,6 +44,29 @@ def require_positive_ints(obj, names) -> None:
         require(isinstance(value, int) and value > 0, name, f"must be a positive int, got {value}")
 
 
+def require_nonnegative_int(obj, name: str) -> None:
+    """Raises ``ValueError`` naming ``obj``'s field ``name`` unless it is an int >= 0."""
+    value = getattr(obj, name)
+    require(isinstance(value, int) and value >= 0, name, f"must be a non-negative int, got {value}")
+
+
+def require_update_schedule(cfg, per_iteration: str) -> None:
+    """Checks a config that reports every ``log_every`` env steps and collects
+    ``cfg.steps_per_iteration`` of them per iteration (``per_iteration`` names the product,
+    e.g. ``"num_envs*train_every"``): ``log_every`` must be a multiple of it and
+    ``total_steps`` at least one report."""
+    require(
+        cfg.log_every % cfg.steps_per_iteration == 0,
+        "log_every",
+        f"{cfg.log_every} is not a multiple of {per_iteration}={cfg.steps_per_iteration}",
+    )
+    require(
+        cfg.total_steps >= cfg.log_every,
+        "total_steps",
+        f"{cfg.total_steps} is less than one update (log_every={cfg.log_every})",
+    )
+
+
 def require_layers(hidden) -> None:
     """Raises ``ValueError`` naming ``hidden`` unless it lists at least one positive width."""
     require(

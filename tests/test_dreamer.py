@@ -146,7 +146,9 @@ def test_policy_carry_follows_the_posterior_pass(cartpole_model):
         ("unimix", 1.0),
         ("activation", "relu6"),
         ("learning_starts", 64),
+        ("learning_starts", -1),
         ("log_every", 1000),
+        ("total_steps", 512),
         ("buffer_size", 32),
     ],
 )

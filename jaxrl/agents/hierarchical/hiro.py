@@ -44,7 +44,14 @@ from flax import struct
 
 from jaxrl import buffers
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_choice, require_layers, require_positive_ints
+from jaxrl._errors import (
+    require,
+    require_choice,
+    require_layers,
+    require_nonnegative_int,
+    require_positive_ints,
+    require_update_schedule,
+)
 from jaxrl.agents.offpolicy import loop, td3
 from jaxrl.agents.offpolicy.loop import NStep, OffPolicyAgent, Transition
 from jaxrl.learner import Learner, Policy, latest_return, trainer
@@ -112,16 +119,8 @@ class HIROConfig:
              "relabel_candidates", "worker_gradient_steps", "manager_gradient_steps",
              "policy_delay"),
         )  # fmt: skip
-        require(
-            isinstance(self.learning_starts, int) and self.learning_starts >= 0,
-            "learning_starts",
-            f"must be a non-negative int, got {self.learning_starts}",
-        )
-        require(
-            isinstance(self.goal_dims, int) and self.goal_dims >= 0,
-            "goal_dims",
-            f"must be a non-negative int, got {self.goal_dims}",
-        )
+        require_nonnegative_int(self, "learning_starts")
+        require_nonnegative_int(self, "goal_dims")
         require(self.goal_scale > 0, "goal_scale", f"must be > 0, got {self.goal_scale}")
         require(
             self.relabel_candidates != 2,
@@ -129,16 +128,7 @@ class HIROConfig:
             "must be 1 (no correction) or at least 3 (the original, the achieved change "
             "and draws around it), got 2",
         )
-        require(
-            self.log_every % self.steps_per_iteration == 0,
-            "log_every",
-            f"{self.log_every} is not a multiple of num_envs*c={self.steps_per_iteration}",
-        )
-        require(
-            self.total_steps >= self.log_every,
-            "total_steps",
-            f"{self.total_steps} is less than one update (log_every={self.log_every})",
-        )
+        require_update_schedule(self, "num_envs*c")
         require(
             self.buffer_size // self.c >= self.batch_size,
             "buffer_size",

@@ -44,7 +44,12 @@ import optax
 from flax import struct
 
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_choice, require_positive_ints
+from jaxrl._errors import (
+    require,
+    require_choice,
+    require_positive_ints,
+    require_update_schedule,
+)
 from jaxrl.distributions import Categorical
 from jaxrl.learner import Learner, Policy, latest_return, trainer
 from jaxrl.networks import ACTIVATIONS, apply_mlp, init_mlp
@@ -89,16 +94,7 @@ class OptionCriticConfig:
         require_positive_ints(
             self, ("num_envs", "num_steps", "total_steps", "log_every", "num_options")
         )
-        require(
-            self.log_every % self.steps_per_iteration == 0,
-            "log_every",
-            f"{self.log_every} is not a multiple of num_envs*num_steps={self.steps_per_iteration}",
-        )
-        require(
-            self.total_steps >= self.log_every,
-            "total_steps",
-            f"{self.total_steps} is less than one update (log_every={self.log_every})",
-        )
+        require_update_schedule(self, "num_envs*num_steps")
         require(
             all(isinstance(h, int) and h > 0 for h in self.hidden),
             "hidden",

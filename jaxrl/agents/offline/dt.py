@@ -30,7 +30,7 @@ import optax
 from flax import struct
 
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_positive_ints
+from jaxrl._errors import require, require_nonnegative_int, require_positive_ints
 from jaxrl.agents.offline import common
 from jaxrl.episodes import first_episode_returns, max_steps_of
 from jaxrl.learner import Learner, Policy, latest_return, trainer
@@ -84,8 +84,7 @@ class DTConfig:
         require(self.width % self.heads == 0, "heads",
                 f"{self.heads} does not divide width={self.width}")  # fmt: skip
         require(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
-        require(isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "warmup_steps",
-                f"must be a non-negative int, got {self.warmup_steps}")  # fmt: skip
+        require_nonnegative_int(self, "warmup_steps")
 
 
 class DTHParams(NamedTuple):

@@ -26,7 +26,14 @@ from flax import struct
 
 from jaxrl import buffers
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_choice, require_layers, require_positive_ints
+from jaxrl._errors import (
+    require,
+    require_choice,
+    require_layers,
+    require_nonnegative_int,
+    require_positive_ints,
+    require_update_schedule,
+)
 from jaxrl.envs import ActionSpec
 from jaxrl.learner import Learner, Policy
 from jaxrl.losses import n_step_bootstrap
@@ -96,22 +103,8 @@ class OffPolicyConfig:
                 "n_step",
             ),
         )
-        require(
-            isinstance(self.learning_starts, int) and self.learning_starts >= 0,
-            "learning_starts",
-            f"must be a non-negative int, got {self.learning_starts}",
-        )
-        require(
-            self.log_every % self.steps_per_iteration == 0,
-            "log_every",
-            f"{self.log_every} is not a multiple of num_envs*train_every="
-            f"{self.steps_per_iteration}",
-        )
-        require(
-            self.total_steps >= self.log_every,
-            "total_steps",
-            f"{self.total_steps} is less than one update (log_every={self.log_every})",
-        )
+        require_nonnegative_int(self, "learning_starts")
+        require_update_schedule(self, "num_envs*train_every")
         require(
             self.buffer_size >= self.batch_size,
             "buffer_size",

@@ -41,7 +41,13 @@ from flax import struct
 
 from jaxrl import buffers
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_choice, require_positive_ints
+from jaxrl._errors import (
+    require,
+    require_choice,
+    require_nonnegative_int,
+    require_positive_ints,
+    require_update_schedule,
+)
 from jaxrl.distributions import Categorical, DiagGaussian
 from jaxrl.learner import Learner, Policy, latest_return, trainer
 from jaxrl.losses import lambda_returns, symexp, symlog, two_hot, two_hot_decode
@@ -112,27 +118,13 @@ class DreamerConfig:
                                      "sequence_length", "train_every", "gradient_steps",
                                      "log_every", "deter", "stoch", "classes", "hidden",
                                      "horizon"))  # fmt: skip
-        require(
-            isinstance(self.learning_starts, int) and self.learning_starts >= 0,
-            "learning_starts",
-            f"must be a non-negative int, got {self.learning_starts}",
-        )
+        require_nonnegative_int(self, "learning_starts")
         require(
             isinstance(self.num_bins, int) and self.num_bins >= 2,
             "num_bins",
             f"must be an int >= 2, got {self.num_bins}",
         )
-        require(
-            self.log_every % self.steps_per_iteration == 0,
-            "log_every",
-            f"{self.log_every} is not a multiple of num_envs*train_every="
-            f"{self.steps_per_iteration}",
-        )
-        require(
-            self.total_steps >= self.log_every,
-            "total_steps",
-            f"{self.total_steps} is less than one update (log_every={self.log_every})",
-        )
+        require_update_schedule(self, "num_envs*train_every")
         require(
             self.buffer_size // self.num_envs >= self.sequence_length,
             "buffer_size",

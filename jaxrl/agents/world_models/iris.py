@@ -43,7 +43,7 @@ from flax import struct
 
 from jaxrl import buffers
 from jaxrl import envs as jenvs
-from jaxrl._errors import require, require_layers, require_positive_ints
+from jaxrl._errors import require, require_layers, require_nonnegative_int, require_positive_ints
 from jaxrl.distributions import Categorical
 from jaxrl.learner import Learner, Policy, latest_return, trainer
 from jaxrl.losses import lambda_returns, two_hot, two_hot_decode
@@ -117,9 +117,7 @@ class IRISConfig:
         require(isinstance(self.reward_bins, int) and self.reward_bins >= 2, "reward_bins",
                 f"must be an int >= 2, got {self.reward_bins}")  # fmt: skip
         require(self.reward_max > 0, "reward_max", f"must be positive, got {self.reward_max}")
-        starts = self.learning_starts
-        require(isinstance(starts, int) and starts >= 0, "learning_starts",
-                f"must be a non-negative int, got {starts}")  # fmt: skip
+        require_nonnegative_int(self, "learning_starts")
         per_env = self.buffer_size // self.num_envs
         require(per_env >= self.context, "buffer_size",
                 f"{self.buffer_size} holds {per_env} steps per env, fewer than "
