@@ -111,7 +111,10 @@ class MaxEntHParams(NamedTuple):
     """Precision of a Gaussian prior on theta: the fit maximises ``L(theta) - 0.5 * l2 *
     |theta|^2`` (a MAP estimate, Ziebart 2010's thesis). With sampled demonstrations on
     stochastic dynamics ``L`` alone can be unbounded (the expert counts include the luck of
-    the dynamics, which no policy matches in expectation): theta then grows without end."""
+    the dynamics, which no policy matches in expectation): theta then grows without end.
+    ``L`` is a mean over the demonstrations, so a prior of precision ``lam`` on ``n`` of them
+    is ``l2 = lam / n``; the default was chosen on objectworlds other than the experiment's
+    (``jax.random.key(1)``'s); with exact counts it costs 0.07 % of V* there."""
 
 
 def maxent_irl(transitions, features, initial, expert_counts, horizon: int, steps: int,
