@@ -21,6 +21,17 @@ after the rollout. jaxrl runs twice: ``absorbing=False`` (jaxirl has no absorbin
 its default ``absorbing=True`` (each loss also sees the terminated transitions' absorbing
 twins: twice the rows).
 
+The jaxirl side as measured: ``DIR/jaxirl/`` holds jaxirl's ``irl/irl.py``,
+``irl/gail_discriminator.py``, ``training/ppo_v2_irl.py``, ``training/wrappers.py``,
+``utils/buffer.py``, ``utils/utils.py`` and ``configs/inner_training_configs.py`` at commit
+133ba114109829d182f37f06beb3b8e7b83883d3, changed only where they no longer import (brax,
+wandb, the continuous PPO and the env helpers dropped; ``jax.tree_map`` -> ``jax.tree.map``);
+``DIR/bench_irl.py`` builds its ``IRL`` object from CartPole's config with the settings
+above, adapts gymnax 1.0's 6-tuple ``step`` to the 5-tuple of the gymnax 0.0.6 jaxirl
+targets (``done = terminated or truncated``), runs ``IRL.train``'s first generation and then
+times a jitted scan of ``IRL.train_step`` over the rest; its virtualenv has the versions of
+jaxrl's (jax 0.10.2, flax 0.12.7, optax 0.2.8, gymnax 1.0.1, distrax 0.1.9).
+
 Each side: the runs of ``seeds`` seeds are vmapped in one compile; compile and run are timed
 apart (jaxirl's first generation, which builds its runner state outside the scan, is timed
 on its own and left out). ``ms / update`` = run seconds / updates.
