@@ -1,7 +1,8 @@
 """Inverse RL and reward misspecification: what a learned reward is worth.
 
-    python experiments/inverse_rl.py [--quick] [--parts tabular,deep,transfer,misspec,speed]
-                                     [--seeds 5] [--out DIR] [--json]
+    python experiments/inverse_rl.py [--quick] [--parts tabular,deep,transfer,misspec]
+                                     [--seeds 5] [--out DIR] [--json] [--worlds 8]
+                                     [--maxent l2=0.01,lr_end=0.01] [--maxent-steps 2000]
 
 Parts (each prints a table; ``--json`` ends with one line ``{"tabular": [...], ...}``):
 
@@ -9,9 +10,10 @@ Parts (each prints a table; ``--json`` ends with one line ``{"tabular": [...], .
   objectworlds (Levine et al. 2011; 30 % wind, 8 objects, 2 colours, 40 features), horizon
   20, from ``n`` demonstrations of a near-optimal expert (the soft-optimal policy of the
   true reward x 10). Expected value difference (the true value lost by acting optimally for
-  the learned reward, Levine et al.) relative to the optimal value, for every ``n``; all
-  worlds and counts in one vmapped compile. ``linear``: a true reward linear in the
-  features; ``levine``: the paper's reward, which is not.
+  the learned reward, Levine et al.) relative to the optimal value, for every ``n`` and for
+  the expert's exact feature counts (``exact``: no sampling noise), with the final gradient
+  norm and |theta|; all worlds and counts in one vmapped compile. ``linear``: a true reward
+  linear in the features; ``levine``: the paper's reward, which is not.
 * ``deep``: GAIL and AIRL (on PPO) against an expert trained by jaxrl (PPO on CartPole-v1,
   SAC on Pendulum-v1), from ``n`` of its greedy episodes; the imitators' greedy return over
   32 episodes, and as a fraction of the way from the random policy's return to the
@@ -24,9 +26,7 @@ Parts (each prints a table; ``--json`` ends with one line ``{"tabular": [...], .
 * ``misspec``: the boat race (``BoatRace-v0``): PPO on the env's reward, against PPO on a
   reward learned by maximum-entropy IRL from 10 finishing demonstrations, and GAIL and AIRL
   from the same demonstrations; how often each finishes, how often it collects the bonus.
-* ``speed``: time per discriminator-and-policy update of jaxrl's GAIL in the setting of the
-  FLAIR ``jaxirl`` comparison (see BENCHMARKS.md); ``--jaxirl DIR`` also runs that copy's
-  ``bench_irl.py`` with the same demonstrations, in its own process.
+(GAIL's time per update against FLAIR's ``jaxirl``: ``experiments/bench_irl.py``.)
 
 CIs are 95 % percentile bootstraps over seeds. Compile and run are timed apart.
 """
@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -89,7 +87,7 @@ def _timed(fn, *args):
 # ---- tabular --------------------------------------------------------------------------------
 
 
-def tabular_rows(quick: bool, worlds: int) -> list[dict]:
+def tabular_rows(quick: bool, worlds: int, steps: int = 2000, hparams=None) -> list[dict]:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -97,8 +95,10 @@ def tabular_rows(quick: bool, worlds: int) -> list[dict]:
     from jaxrl.agents.inverse import maxent
     from jaxrl.envs import tabular
 
-    horizon, steps = 20, 500
-    counts = [1, 10, 100, 200] if quick else [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    horizon = 20
+    hparams = maxent.MaxEntHParams() if hparams is None else hparams
+    # 0: the expert's exact feature counts (its visitation frequencies), no sampling noise
+    counts = [1, 10, 100, 200, 0] if quick else [1, 2, 5, 10, 20, 50, 100, 200, 500, 0]
     n_max = max(counts)
     rows = []
     for reward in ("linear", "levine"):
@@ -109,41 +109,53 @@ def tabular_rows(quick: bool, worlds: int) -> list[dict]:
             log_pi, _ = maxent.soft_value_iteration(mdp.transitions, 10.0 * mdp.reward, horizon)
             states, _ = tabular.sample_trajectories(k_d, mdp.transitions, mdp.initial,
                                                     jnp.exp(log_pi), n_max)  # fmt: skip
-            weights = (jnp.arange(n_max) < n) / n
-            mu = maxent.feature_counts(mdp.features, states, weights)
-            theta, _ = maxent.maxent_irl(mdp.transitions, mdp.features, mdp.initial, mu,
-                                         horizon, steps, maxent.MaxEntHParams(lr=0.1))  # fmt: skip
-            return maxent.expected_value_difference(mdp.transitions, mdp.initial, mdp.reward,
-                                                    mdp.features @ theta, horizon)  # fmt: skip
+            weights = (jnp.arange(n_max) < n) / jnp.maximum(n, 1)
+            sampled = maxent.feature_counts(mdp.features, states, weights)
+            d = maxent.state_visitation(mdp.transitions, mdp.initial, jnp.exp(log_pi))
+            mu = jnp.where(n > 0, sampled, d.sum(axis=0) @ mdp.features)
+            theta, norms = maxent.maxent_irl(mdp.transitions, mdp.features, mdp.initial, mu,
+                                             horizon, steps, hparams)  # fmt: skip
+            evd = maxent.expected_value_difference(mdp.transitions, mdp.initial, mdp.reward,
+                                                   mdp.features @ theta, horizon)  # fmt: skip
+            return evd, norms[-1], jnp.linalg.norm(theta)
 
         keys = jax.random.split(jax.random.key(0), worlds)
         fn = jax.vmap(jax.vmap(one, (None, 0)), (0, None))
-        compile_s, run_s, evd = _timed(fn, keys, jnp.asarray(counts))
+        compile_s, run_s, (evd, grad_end, theta_norm) = _timed(fn, keys, jnp.asarray(counts))
         rel = np.asarray(evd.difference) / np.asarray(evd.optimal)  # [worlds, counts]
         for j, n in enumerate(counts):
             lo, hi = _ci(rel[:, j])
             rows.append(
                 {
                     "reward": reward,
-                    "demos": n,
+                    "demos": n if n else "exact",
                     "evd_rel_mean": float(rel[:, j].mean()),
                     "evd_rel_ci": [lo, hi],
                     "evd_rel_max": float(rel[:, j].max()),
                     "optimal_value_mean": float(np.mean(evd.optimal[:, j])),
+                    "grad_norm_end_mean": float(np.mean(grad_end[:, j])),
+                    "theta_norm_mean": float(np.mean(theta_norm[:, j])),
+                    "steps": steps,
+                    "hparams": hparams._asdict(),
                     "worlds": worlds,
                     "compile_s": compile_s,
                     "run_s": run_s,
                     "us_per_gradient_step": 1e6 * run_s / (worlds * len(counts) * steps),
                 }
             )
-    print(f"\nmax-ent IRL, 10x10 objectworld, horizon {horizon}, {worlds} worlds "
-          f"(compile {rows[0]['compile_s']:.1f} s, run {rows[0]['run_s']:.1f} s)")  # fmt: skip
-    print(f"  {'reward':<7} {'demos':>5} {'EVD / V* mean [95% CI]':>30} {'max':>8} {'V*':>7}")
+    hp = ", ".join(f"{k}={v:g}" for k, v in hparams._asdict().items())
+    print(
+        f"\nmax-ent IRL, 10x10 objectworld, horizon {horizon}, {worlds} worlds, {steps} Adam "
+        f"steps ({hp}); compile {rows[0]['compile_s']:.1f} s, run {rows[0]['run_s']:.1f} s"
+    )
+    print(f"  {'reward':<7} {'demos':>5} {'EVD / V* mean [95% CI]':>30} {'max':>8} {'V*':>7} "
+          f"{'|grad| end':>10} {'|theta|':>8}")  # fmt: skip
     for r in rows:
         lo, hi = r["evd_rel_ci"]
         print(f"  {r['reward']:<7} {r['demos']:>5} {100 * r['evd_rel_mean']:>11.2f} % "
               f"[{100 * lo:.2f}, {100 * hi:.2f}] {100 * r['evd_rel_max']:>7.2f}% "
-              f"{r['optimal_value_mean']:>7.2f}")  # fmt: skip
+              f"{r['optimal_value_mean']:>7.2f} {r['grad_norm_end_mean']:>10.4f} "
+              f"{r['theta_norm_mean']:>8.1f}")  # fmt: skip
     return rows
 
 
@@ -426,9 +438,10 @@ def misspec_rows(seeds: int, quick: bool) -> list[dict]:
     states, _ = tabular.sample_trajectories(jax.random.key(0), mdp.transitions, mdp.initial,
                                             expert_pi, 10)  # fmt: skip
     mu = maxent.feature_counts(mdp.features, states, jnp.full(10, 0.1))
+    # a constant step (lr_end=1), as the published boat-race figures were measured
     theta, _ = jax.jit(lambda mu: maxent.maxent_irl(
         mdp.transitions, mdp.features, mdp.initial, mu, horizon, 300,
-        maxent.MaxEntHParams(lr=0.1, l2=0.1)))(mu)  # fmt: skip
+        maxent.MaxEntHParams(lr=0.1, lr_end=1.0, l2=0.1)))(mu)  # fmt: skip
     renv = with_reward(env, lambda th, obs, a, nxt, term: th[boat_race.cell_of(nxt)])
     rlearner = ppo.make_learner(cfg, renv, RewardParams(p, theta))
     res = run_seeds(rlearner, seeds, hp)
@@ -459,67 +472,21 @@ def misspec_rows(seeds: int, quick: bool) -> list[dict]:
     return rows
 
 
-# ---- speed ----------------------------------------------------------------------------------
-
-SPEED = dict(num_envs=16, num_steps=64, update_epochs=4, num_minibatches=4, hidden=(256, 256),
-             anneal_lr=False, disc_hidden=(64, 64), disc_activation="relu", disc_epochs=4,
-             disc_minibatches=1, state_only=True)  # fmt: skip
-
-
-def speed_rows(demos: Path, updates: int, seeds_list, jaxirl: str | None) -> list[dict]:
-    """jaxrl's GAIL in the jaxirl comparison's setting: 16 envs x 64 steps per update, PPO
-    256-256 tanh (4 epochs x 4 minibatches), a 64-64 relu state-only discriminator with 4
-    steps of 1024 policy and 1024 expert samples and a gradient penalty per update."""
-    from jaxrl import envs
-    from jaxrl.agents.inverse import gail
-    from jaxrl.run import run_seeds
-
-    env, p = envs.make("CartPole-v1")
-    rows = []
-    for seeds in seeds_list:
-        cfg = gail.GAILConfig(demos=str(demos), num_demos=10,
-                              total_steps=updates * 1024, **SPEED)  # fmt: skip
-        learner = gail.make_learner(cfg, env, p)
-        res = run_seeds(learner, seeds, gail.GAILHParams(lr=2.5e-4, ent_coef=0.01,
-                                                          grad_penalty=10.0))  # fmt: skip
-        rows.append(
-            {
-                "impl": "jaxrl gail",
-                "seeds": seeds,
-                "updates": updates,
-                "compile_s": res.compile_s,
-                "run_s": res.run_s,
-                "ms_per_update": 1e3 * res.run_s / updates,
-                "final_return": float(res.output.metrics["episode_return"][:, -1].mean()),
-            }
-        )
-        if jaxirl:
-            cmd = [sys.executable, str(Path(jaxirl) / "bench_irl.py"), "--demos", str(demos),
-                   "--generations", str(updates), "--seeds", str(seeds), "--json"]  # fmt: skip
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            ref = json.loads(out.strip().splitlines()[-1])
-            rows.append({"impl": "jaxirl", "seeds": seeds, "updates": ref["updates"],
-                         "compile_s": ref["compile_s"], "run_s": ref["run_s"],
-                         "ms_per_update": ref["ms_per_update"],
-                         "final_return": ref["final_return"]})  # fmt: skip
-    print("\nspeed: one discriminator-and-policy update (1024 env steps), CartPole-v1")
-    print(f"  {'impl':<11} {'seeds':>5} {'updates':>7} {'compile s':>9} {'run s':>8} "
-          f"{'ms / update':>11}")  # fmt: skip
-    for r in rows:
-        print(f"  {r['impl']:<11} {r['seeds']:>5} {r['updates']:>7} {r['compile_s']:>9.2f} "
-              f"{r['run_s']:>8.2f} {r['ms_per_update']:>11.2f}")  # fmt: skip
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller budgets and counts")
-    parser.add_argument("--parts", default="tabular,deep,transfer,misspec,speed")
+    parser.add_argument("--parts", default="tabular,deep,transfer,misspec")
     parser.add_argument("--envs", default="CartPole-v1,Pendulum-v1")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--counts", default="", help="demonstration counts (default 1,4,10)")
     parser.add_argument("--out", default="", help="where demonstrations go (default: a temp dir)")
-    parser.add_argument("--jaxirl", default="", help="a runnable jaxirl copy with bench_irl.py")
+    parser.add_argument(
+        "--maxent",
+        default="",
+        help="max-ent IRL hparams, e.g. l2=0,lr_end=1 (default: the library's)",
+    )
+    parser.add_argument("--maxent-steps", type=int, default=2000, help="max-ent IRL Adam steps")
+    parser.add_argument("--worlds", type=int, default=0, help="objectworlds (default 8, quick 4)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_cpu(num_devices=1)
@@ -528,7 +495,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     result, keep = {}, {}
     if "tabular" in parts:
-        result["tabular"] = tabular_rows(args.quick, 4 if args.quick else 8)
+        from jaxrl.agents.inverse import maxent
+
+        hp = maxent.MaxEntHParams(**{k: float(v) for k, v in (
+            kv.split("=") for kv in args.maxent.split(",") if kv)})  # fmt: skip
+        worlds = args.worlds or (4 if args.quick else 8)
+        result["tabular"] = tabular_rows(args.quick, worlds, args.maxent_steps, hp)
     if "deep" in parts or "transfer" in parts:
         counts = [10] if args.quick else [1, 4, 10]
         counts = [int(c) for c in args.counts.split(",")] if args.counts else counts
@@ -538,13 +510,6 @@ def main() -> None:
         result["transfer"] = transfer_rows(keep, args.seeds, args.quick)
     if "misspec" in parts:
         result["misspec"] = misspec_rows(8, args.quick)
-    if "speed" in parts:
-        demos = out / "CartPole-v1.npz"
-        if not demos.exists():
-            make_expert("CartPole-v1", out, args.quick)
-        seeds_list = [1] if args.quick else [1, 4]
-        result["speed"] = speed_rows(demos, 20 if args.quick else 100, seeds_list,
-                                     args.jaxirl or None)  # fmt: skip
     print(f"\ndemonstrations in {out}")
     if args.json:
         print(json.dumps(result, default=float))

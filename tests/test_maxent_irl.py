@@ -117,6 +117,28 @@ def test_gradient_is_the_log_likelihood_gradient_on_deterministic_dynamics():
     np.testing.assert_allclose(g, jax.grad(log_likelihood)(theta), rtol=1e-4, atol=1e-5)
 
 
+def test_maxent_irl_reaches_the_map_optimum_where_counts_match_up_to_the_prior():
+    """On stochastic dynamics with sampled demonstrations the fit stops where the feature
+    counts match up to the Gaussian prior, mu_E - E_theta[sum_t phi] = l2 * theta (the
+    stationarity condition of L(theta) - 0.5 l2 |theta|^2, checked with the gradient function
+    itself), and the reported norm falls to ~0; without the prior theta grows far beyond."""
+    p, features, initial = random_mdp(jax.random.key(9), states=6, actions=3, k=4)
+    horizon = 5
+    reward = features @ jnp.array([1.0, -2.0, 0.5, 1.5])
+    expert_pi = jnp.exp(maxent.soft_value_iteration(p, reward, horizon)[0])
+    states, _ = tabular.sample_trajectories(jax.random.key(10), p, initial, expert_pi, 20)
+    mu = maxent.feature_counts(features, states, jnp.full(20, 1 / 20))
+    hp = maxent.MaxEntHParams(lr=0.1, lr_end=0.01, l2=0.1)
+    fit = jax.jit(maxent.maxent_irl, static_argnums=(4, 5))
+    theta, norms = fit(p, features, initial, mu, horizon, 1500, hp)
+    g, _ = maxent.gradient(p, features, initial, theta, mu, horizon)
+    np.testing.assert_allclose(g, 0.1 * theta, atol=2e-3)
+    assert norms[-1] < 2e-3 < norms[0], (norms[0], norms[-1])
+    # without the prior the same demonstrations send theta off (|theta| ~ 55 against ~ 2)
+    free, _ = fit(p, features, initial, mu, horizon, 1500, hp._replace(l2=0.0))
+    assert np.linalg.norm(free) > 10 * np.linalg.norm(theta), (free, theta)
+
+
 def test_expert_counts_with_weights_take_the_first_n_demos():
     features = jnp.eye(3)
     states = jnp.array([[0, 1], [2, 2], [1, 1]])
@@ -175,8 +197,8 @@ def objectworld_irl():
 
 def test_maxent_irl_recovers_a_reward_whose_optimal_policy_is_near_optimal(objectworld_irl):
     """With 256 demonstrations the learned reward's optimal policy loses < 2 % of the optimal
-    value in >= 7 of 8 worlds (0.3 % on average when measured), and 4 demonstrations lose
-    more on average than 256."""
+    value in >= 7 of 8 worlds (0.23 % on average, at most 0.39 %, when measured), and 4
+    demonstrations lose more on average than 256."""
     evd, norms = objectworld_irl
     rel = evd.difference / evd.optimal  # [worlds, counts]
     assert np.all(evd.optimal > 0)
