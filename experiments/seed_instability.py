@@ -103,7 +103,7 @@ _SAC = Setting(
 # on an MLP, jaxrl's SACConfig defaults, 1e5 steps.
 _SAC_DISCRETE = Setting(
     dict(total_steps=100_000, hidden=(256, 256)),
-    {},
+    dict(target_entropy_scale=0.89),  # CleanRL's; jaxrl's default is 0.7 (sac.py says why)
     "CleanRL sac_atari.py hyperparameters (0.89 log|A| target entropy, Adam 3e-4) on an MLP, "
     "1e5 steps",
 )

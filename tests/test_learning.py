@@ -18,15 +18,21 @@ def test_learns(name):
 
 
 def test_discrete_sac_learns_with_its_default_target_entropy():
-    """The default target entropy is 0.89 of the maximum, log|A|: the initial near-uniform
-    policy is above it, so the temperature first falls (at the maximum it could only rise);
-    once the policy has become decisive the temperature pushes its entropy back up towards
-    the target from below."""
+    """With the defaults the temperature finds its equilibrium and the policy learns.
+
+    The default target entropy is 0.7 of the maximum, log|A|. The initial near-uniform policy
+    is above it, so alpha first falls; once the policy has become decisive alpha rises until
+    the entropy meets its target, where alpha's gradient averages zero. With CleanRL's 0.89 on
+    two actions the target lies above the entropy any alpha gives on CartPole and alpha grows
+    without end (median 5.7 at 10,000 steps, 3,190 at 50,000; the entropy here is then ~0.07
+    below its target): this test fails for it."""
     spec = SPECS["sac_discrete_cartpole"]
+    assert not spec.hparams  # the defaults
     scores, metrics = run(spec, with_metrics=True)
     assert spec.passed(scores), (spec.iqm(scores), scores)
     alpha, entropy = np.asarray(metrics["alpha"]), np.asarray(metrics["entropy"])
-    target = 0.89 * np.log(2)
+    target = 0.7 * np.log(2)
     assert np.isfinite(alpha).all() and np.median(alpha[:, 2]) < 1.0, alpha
-    lowest, last = np.median(entropy.min(axis=1)), np.median(entropy[:, -1])
-    assert lowest < target and lowest + 0.02 < last < target + 0.02, (lowest, last, target)
+    assert np.median(alpha.max(axis=1)) < 5.0, alpha  # bounded (median peak ~2.3, keys 0-2)
+    last = np.median(entropy[:, -1])
+    assert abs(last - target) < 0.03, (last, target)  # at the equilibrium (0.47 vs 0.485)

@@ -154,4 +154,4 @@ def test_extended_hyperparameters_keep_their_bases_defaults():
     assert ddpg.HPARAMS().target_noise == 0.0 and td3.HPARAMS().exploration_noise == 0.1
     assert td3_bc.HPARAMS().alpha == 2.5 and td3_offline.HPARAMS() == td3.TD3TargetHParams()
     assert cql.HPARAMS()._replace(actor_lr=3e-4)[:7] == tuple(sac.SACHParams())
-    assert sac.SACDiscreteHParams().target_entropy_scale == 0.89
+    assert sac.SACDiscreteHParams().target_entropy_scale == 0.7
