@@ -42,9 +42,10 @@ The update's ``absorbing_return`` metric is what a termination earns beyond its 
 transition's reward. With GAIL it starts near ``gamma / (1 - gamma) log 2`` (69 at gamma
 0.99): as much as surviving for ever at the initial reward of ``log 2`` per step. As soon as
 the discriminator pays the policy's own states less than that, ending the episode pays more,
-until the discriminator has also learned that the absorbing state is the policy's: where it
-learns slowly (a gradient penalty of 10, ``experiments/gail_absorbing.py``) CartPole-v1
-policies first learn to fall at once and recover after 100-300 updates.
+until the discriminator has also learned that the absorbing state is the policy's. On
+CartPole-v1 policies first learn to fall at once and recover only then: after ~75-100 updates
+of 1024 steps at GAIL's defaults, ~150-300 with a gradient penalty of 10
+(``experiments/gail_absorbing.py``); a short run ends in that dip.
 
 With ``state_only`` GAIL's discriminator reads ``s`` only. A gradient penalty
 ``grad_penalty * |d l / d x|^2`` on the expert's inputs (Mescheder et al. 2018's R1; weight 1
