@@ -71,13 +71,16 @@ def main() -> None:
 def breakdown(cfg, env, env_params) -> dict:
     """Microseconds per update of one seed for each part, compiled and timed on its own over
     ``num_updates`` updates: the rollout; the rollout and its advantages; the SGD epochs alone
-    (on one fixed rollout)."""
+    (on one fixed rollout). Then, per minibatch (one gradient of the first minibatch of
+    sequences, repeated ``num_updates`` times): the loss's gradient, and the gradient of the
+    recurrent core's unroll alone (its time loop forward and backward)."""
     import jax
     import jax.numpy as jnp
 
     from jaxrl import envs
     from jaxrl.agents.memory import ppo_rnn
     from jaxrl.agents.onpolicy import ppo
+    from jaxrl.networks.recurrent import unroll
 
     learner = ppo_rnn.make_learner(cfg, env, env_params)
     hp = jax.tree.map(jnp.float32, ppo_rnn.PPORNNHParams())
@@ -129,10 +132,32 @@ def breakdown(cfg, env, env_params) -> dict:
 
         return jax.lax.scan(body, (params, opt_state), None, cfg.num_updates)[0]
 
+    mb = jax.tree.map(lambda x: x[0], ppo_rnn.minibatches(cfg, seqs, perms))
+    loss = lambda p: ppo_rnn.ppo_rnn_loss(net, cfg, p, mb, hp)[0]  # noqa: E731
+    x_proj = net.project(state.params, mb.batch.obs)
+
+    def unrolled(core_params):
+        return unroll(net.core, core_params, mb.carry0, x_proj, mb.reset)[1].sum()
+
+    def repeated(grad_fn):
+        def run(params):
+            # each repetition moves the parameters a little, so none is hoisted out of the loop
+            def body(p, i):
+                g = grad_fn(jax.tree.map(lambda x: x + 1e-9 * i, p))
+                return p, sum(jnp.sum(x) for x in jax.tree.leaves(g))
+
+            return jax.lax.scan(body, params, jnp.arange(cfg.num_updates, dtype=jnp.float32))[1]
+
+        return run
+
     return {
         "us_rollout": timed(rollouts(False), state, keys),
         "us_rollout_advantages": timed(rollouts(True), state, keys),
         "us_sgd_epochs": timed(sgd, state.params, state.opt_state),
+        "us_minibatch_grad": timed(repeated(jax.grad(loss)), state.params),
+        "us_minibatch_core_unroll_grad": timed(
+            repeated(jax.grad(unrolled)), state.params["core"]
+        ),  # fmt: skip
     }
 
 

@@ -256,6 +256,35 @@ def test_imitation_finishes_the_race_it_never_saw_the_reward_of(boat_imitation):
     assert (returns[good] == 5.0).all()  # the env's reward: finishing, once
 
 
+def test_absorbing_return_metric_is_the_final_discriminators_by_hand(boat_imitation):
+    """The ``absorbing_return`` metric of the last update is gamma / (1 - gamma) times the
+    absorbing -> absorbing transition's reward under the final discriminator, computed here in
+    numpy: the input is zeros but for the absorbing flag; GAIL softplus(g), AIRL
+    g + gamma h - h."""
+    kind, res, _, _ = boat_imitation
+    gamma = 0.99
+
+    def mlp(layers, n_in):
+        x = np.zeros(n_in, np.float64)
+        x[22] = 1.0  # 22 zeroed observation inputs, then the flag (then a zero action)
+        for i, layer in enumerate(layers):
+            x = x @ np.asarray(layer["kernel"], np.float64) + np.asarray(layer["bias"])
+            x = np.tanh(x) if i < len(layers) - 1 else x
+        return x[0]
+
+    disc = res.output.state.disc
+    for seed in range(8):
+        params = jax.tree.map(lambda x, i=seed: np.asarray(x[i]), disc)
+        g = mlp(params["g"], params["g"][0]["kernel"].shape[0])
+        if kind == "gail":
+            r = np.logaddexp(0.0, g)
+        else:
+            h = mlp(params["h"], params["h"][0]["kernel"].shape[0])
+            r = g + gamma * h - h
+        got = res.output.metrics["absorbing_return"][seed, -1]
+        np.testing.assert_allclose(got, gamma / (1 - gamma) * r, rtol=1e-4, atol=1e-4)
+
+
 def test_command_line_demos_then_imitation(tmp_path, capsys):
     """`jaxrl demos RUN_DIR` writes a trained run's episodes; `jaxrl train gail --demos`
     imitates them, and the run directory is evaluated like any other; bad demonstration
