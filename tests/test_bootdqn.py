@@ -55,6 +55,33 @@ def test_prior_networks_stay_fixed_and_masks_are_stored(runs):
     assert 0.45 < (u < 0.5).mean() < 0.55
 
 
+def test_replay_stores_the_prior_outputs(runs, deepsea10):
+    """Each stored transition carries p_k(s, .) and p_k(s', .) of the fixed prior networks, and
+    an update from a batch with them equals one that computes them from the observations."""
+    _, out = runs
+    env, p = deepsea10
+    agent, _ = bootdqn.make_agent(FAST, env, p)
+    data = jax.tree.map(lambda x: np.asarray(x[0, : FAST.total_steps, 0]), out.state.buffer.data)
+    prior = jax.tree.map(lambda x: x[0], out.state.params["prior"])
+    assert data.features.shape == (FAST.total_steps, FAST.num_heads, 2)
+    for stored, obs in ((data.features, data.obs), (data.next_features, data.next_obs)):
+        by_hand = np.swapaxes(bootdqn.apply_ensemble(prior, obs, FAST.activation), 0, 1)
+        np.testing.assert_allclose(stored, by_hand, rtol=1e-5, atol=1e-6)
+    rows = np.arange(0, 2_000, 31)[: FAST.batch_size]
+    batch = loop.NStep(data.obs[rows], data.action[rows], data.reward[rows],
+                       0.99 * (1.0 - data.terminated[rows]), data.next_obs[rows],
+                       np.ones(len(rows), np.float32), {"mask": data.extras["mask"][rows]},
+                       data.features[rows], data.next_features[rows])  # fmt: skip
+    state = jax.tree.map(lambda x: x[0], out.state)
+    hp = bootdqn.BootDQNHParams()
+    with_stored = agent.update(state.params, state.agent, batch, jax.random.key(0), hp, 0, 0.5)
+    computed = agent.update(state.params, state.agent, batch._replace(obs_features=(),
+                            next_features=()), jax.random.key(0), hp, 0, 0.5)  # fmt: skip
+    for a, b in zip(jax.tree.leaves(with_stored), jax.tree.leaves(computed), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert float(with_stored[3]["loss"]) > 0
+
+
 def test_q_is_online_plus_scaled_prior():
     k, sizes = 3, (4, 8, 2)
     online = bootdqn.init_ensemble(jax.random.key(0), k, sizes)

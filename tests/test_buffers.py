@@ -151,3 +151,11 @@ def test_n_step_batch_picks_the_bootstrap_observation():
     np.testing.assert_allclose(np.asarray(b.next_obs), [[102.0, 103.0]])  # step 1 truncated
     np.testing.assert_allclose(np.asarray(b.partial_return), [1.5])
     np.testing.assert_allclose(np.asarray(b.bootstrap_discount), [0.25])
+    # an agent's fixed features of the observations follow them: the first step's and the
+    # bootstrap step's
+    feats = jnp.arange(12.0).reshape(1, 3, 2, 2)
+    b = n_step_batch(items._replace(features=feats, next_features={"p": feats + 100}),
+                     jnp.ones(1), 0.5)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(b.obs_features), [[[0.0, 1.0], [2.0, 3.0]]])
+    np.testing.assert_allclose(np.asarray(b.next_features["p"]), [[[104.0, 105.0], [106.0, 107.0]]])
+    assert n_step_batch(items, jnp.ones(1), 0.5).next_features == ()

@@ -14,7 +14,9 @@ is stored, and head ``k`` learns only on the transitions whose ``m_k = 1``:
 importance weights of prioritized replay, 1 otherwise; ``Q_k^target`` the head's target
 network plus the same prior). Acting, each env follows one head, drawn uniformly when its
 episode starts, greedily for the whole episode: deep exploration by sampling a plausible Q
-(Thompson sampling over the ensemble). The head is the loop's per-env exploration carry and,
+(Thompson sampling over the ensemble). Replay stores every transition's prior outputs
+``p_k(s, .)`` and ``p_k(s', .)`` (the loop's fixed features), so a gradient step does not run
+the prior networks over its batch again. The head is the loop's per-env exploration carry and,
 for the trained policy, the :class:`~jaxrl.learner.Policy`'s carry (``-1``: draw one), which
 the evaluation loop resets at every episode's start; the greedy policy is the action the most
 heads pick (Osband et al. 2016's ensemble vote). The loop (env, replay, n-step) is
@@ -86,10 +88,15 @@ HPARAM_RANGES = {
 }
 
 
-def head_q_values(params, obs, activation: str):
-    """``Q_k(s, .) = f_k(s, .) + prior_scale p_k(s, .)`` for every head: ``[K, B, A]``."""
+def head_q_values(params, obs, activation: str, prior=None):
+    """``Q_k(s, .) = f_k(s, .) + prior_scale p_k(s, .)`` for every head: ``[K, B, A]``.
+
+    ``prior``: ``p_k(s, .)`` ``[K, B, A]`` if already known (replay stores it with each
+    transition: the prior networks never change), else computed from ``params["prior"]``.
+    """
     online = apply_ensemble(params["online"], obs, activation)
-    prior = apply_ensemble(params["prior"], obs, activation)
+    if prior is None:
+        prior = apply_ensemble(params["prior"], obs, activation)
     return online + params["prior_scale"] * jax.lax.stop_gradient(prior)
 
 
@@ -169,11 +176,18 @@ def make_agent(config: BootDQNConfig, env, env_params) -> tuple[OffPolicyAgent, 
             return vote(q_values(saved, obs)), carry
         return follow(saved, obs, key, carry)
 
+    def prior_outputs(params, obs):  # the fixed features replay stores: [N, K, A]
+        return jnp.swapaxes(apply_ensemble(params["prior"], obs, cfg.activation), 0, 1)
+
+    def stored_prior(features):  # [B, K, A] -> [K, B, A]; None when the batch has none
+        return None if isinstance(features, tuple) else jnp.swapaxes(features, 0, 1)
+
     def loss_fn(online, params, target, batch: NStep, hp):
         p = {**params, "online": online}
-        q = q_values(p, batch.obs)  # [K, B, A]
+        q = head_q_values(p, batch.obs, cfg.activation, stored_prior(batch.obs_features))
         q_sa = jnp.take_along_axis(q, batch.action[None, :, None], axis=-1)[..., 0]
-        q_next = q_values({**params, "online": target}, batch.next_obs)
+        q_next = head_q_values({**params, "online": target}, batch.next_obs, cfg.activation,
+                               stored_prior(batch.next_features))  # fmt: skip
         mask = batch.extras["mask"].astype(jnp.float32) < hp.mask_prob
         loss, td = bootstrap_loss(q_sa, q_next, batch.partial_return, batch.bootstrap_discount,
                                   mask.astype(jnp.float32), batch.weights)  # fmt: skip
@@ -196,7 +210,8 @@ def make_agent(config: BootDQNConfig, env, env_params) -> tuple[OffPolicyAgent, 
         return {**params, "online": online}, state, jnp.abs(td).mean(axis=0), metrics
 
     return OffPolicyAgent(init, explore, update, act, ("loss", "q_mean"),
-                          extras=uniform_draws(k), explore_carry=init_carry), spec  # fmt: skip
+                          extras=uniform_draws(k), explore_carry=init_carry,
+                          fixed_features=prior_outputs), spec  # fmt: skip
 
 
 def uniform_draws(num_heads: int):

@@ -137,6 +137,8 @@ class Transition(NamedTuple):
     done: jax.Array
     next_obs: jax.Array
     extras: Any = ()  # what the agent stores with each transition (OffPolicyAgent.extras)
+    features: Any = ()  # OffPolicyAgent.fixed_features of obs, if the agent has them
+    next_features: Any = ()  # ... of next_obs
 
 
 class NStep(NamedTuple):
@@ -152,6 +154,8 @@ class NStep(NamedTuple):
     next_obs: jax.Array  # [B, obs_dim]
     weights: jax.Array  # [B] importance weights (0 for invalid samples)
     extras: Any = ()  # [B, ...] the agent's extras stored with each sample's first step
+    obs_features: Any = ()  # [B, ...] OffPolicyAgent.fixed_features of obs (() without)
+    next_features: Any = ()  # [B, ...] ... of next_obs (the bootstrap step's)
 
 
 def n_step_batch(items: Transition, weights: jax.Array, gamma) -> NStep:
@@ -167,7 +171,13 @@ def n_step_batch(items: Transition, weights: jax.Array, gamma) -> NStep:
     next_obs = jnp.take_along_axis(items.next_obs, k[:, None, None], axis=1)[:, 0]
     extras = jax.tree.map(lambda x: x[:, 0], items.extras)
     action = jax.tree.map(lambda a: a[:, 0], items.action)
-    return NStep(items.obs[:, 0], action, partial, boot, next_obs, weights, extras)
+    features = jax.tree.map(lambda x: x[:, 0], items.features)
+    next_features = jax.tree.map(
+        lambda x: jnp.take_along_axis(x, k.reshape((-1,) + (1,) * (x.ndim - 1)), axis=1)[:, 0],
+        items.next_features,
+    )  # fmt: skip
+    return NStep(items.obs[:, 0], action, partial, boot, next_obs, weights, extras, features,
+                 next_features)  # fmt: skip
 
 
 def td_loss_mean(weights: jax.Array, per_sample: jax.Array) -> jax.Array:
@@ -216,6 +226,12 @@ class OffPolicyAgent(NamedTuple):
     ``init_carry``'s where its episode ended. The trained policy keeps it as its carry
     (``Policy(act, init_carry)``, reset by the evaluation loop at episode ends), ``act``
     then taking it last and returning ``(actions, carry)`` too.
+    ``fixed_features`` (optional): ``(params, obs [N, D]) -> pytree [N, ...]``, a function of
+    an observation that training never changes (a fixed random prior network's outputs). The
+    loop computes it once when a transition is stored, for ``obs`` and ``next_obs``, and a
+    sampled batch carries them in ``NStep.obs_features`` and ``NStep.next_features``, so that
+    ``update`` need not recompute them on every batch. Only with float32 storage (a narrower
+    dtype would round them; then the batch's features are ``()`` and ``update`` computes them).
     ``value(params, agent_state, obs [B, D]) -> [B]``, if given: the critics' estimate of the
     greedy policy's value at ``obs`` (``Q(s, mode pi(s))``, the minimum over twin critics),
     for diagnostics (an offline learner reports it at the dataset's first states, to set
@@ -231,6 +247,7 @@ class OffPolicyAgent(NamedTuple):
     value: Callable | None = None
     extras: Callable | None = None
     explore_carry: Callable | None = None
+    fixed_features: Callable | None = None
 
 
 @struct.dataclass
@@ -269,9 +286,14 @@ def make_buffer(cfg: OffPolicyConfig) -> buffers.ReplayBuffer:
                 storage_dtype=STORAGE_DTYPES[cfg.storage_dtype])  # fmt: skip
 
 
-def example_transition(obs_dim: int, spec: ActionSpec, extras=()) -> Transition:
+def stores_features(cfg: OffPolicyConfig, agent: OffPolicyAgent) -> bool:
+    """Whether replay holds ``agent.fixed_features`` (it has them and storage is float32)."""
+    return agent.fixed_features is not None and cfg.storage_dtype == "float32"
+
+
+def example_transition(obs_dim: int, spec: ActionSpec, extras=(), features=()) -> Transition:
     """One unbatched transition of zeros (a buffer's ``init`` reads shapes and dtypes);
-    ``extras`` an unbatched example of the agent's extras."""
+    ``extras`` and ``features`` unbatched examples of the agent's extras and fixed features."""
     a_shape = () if spec.discrete else (spec.dim,)
     a_dtype = jnp.int32 if spec.discrete else jnp.float32
     return Transition(
@@ -282,6 +304,8 @@ def example_transition(obs_dim: int, spec: ActionSpec, extras=()) -> Transition:
         done=jnp.zeros((), bool),
         next_obs=jnp.zeros((obs_dim,)),
         extras=extras,
+        features=features,
+        next_features=features,
     )
 
 
@@ -309,6 +333,9 @@ def env_step(loop: Loop, state: OffPolicyState, prepared_t, key, hp, env_params)
     extras = () if agent.extras is None else agent.extras(jax.random.fold_in(key, 1), cfg.num_envs)
     tr = Transition(state.obs, action, reward, terminated, done, info["final_observation"],
                     extras)  # fmt: skip
+    if stores_features(cfg, agent):
+        tr = tr._replace(features=agent.fixed_features(state.params, tr.obs),
+                         next_features=agent.fixed_features(state.params, tr.next_obs))  # fmt: skip
     if agent.explore_carry is not None:
         fresh = agent.explore_carry(cfg.num_envs)
         carry = jax.tree.map(
@@ -418,7 +445,13 @@ def make_learner(config: OffPolicyConfig, env, env_params, agent: OffPolicyAgent
         lambda x: jnp.zeros(x.shape[1:], x.dtype),
         jax.eval_shape(lambda key: agent.extras(key, cfg.num_envs), jax.random.key(0)),
     )  # fmt: skip
-    example = example_transition(obs_dim, spec, extras)
+    features = () if not stores_features(cfg, agent) else jax.tree.map(
+        lambda x: jnp.zeros(x.shape[1:], x.dtype),
+        jax.eval_shape(lambda key: agent.fixed_features(agent.init(key, hparams)[0],
+                                                        jnp.zeros((1, obs_dim))),
+                       jax.random.key(0)),
+    )  # fmt: skip
+    example = example_transition(obs_dim, spec, extras, features)
     no_carry = agent.explore_carry is None
 
     def init(key, hp, env_params, data) -> OffPolicyState:
