@@ -45,6 +45,24 @@ def no_carry(batch: int):
     return ()
 
 
+class ReplaySchedule:
+    """The update schedule of a config that steps ``num_envs`` envs ``train_every`` times
+    per iteration (then trains) and reports every ``log_every`` env steps of ``total_steps``:
+    the replay learners' configs extend it (it adds no fields)."""
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.train_every
+
+    @property
+    def iterations_per_update(self) -> int:
+        return self.log_every // self.steps_per_iteration
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.log_every
+
+
 class Policy(NamedTuple):
     """How a trained learner acts.
 

@@ -35,7 +35,7 @@ from jaxrl._errors import (
     require_update_schedule,
 )
 from jaxrl.envs import ActionSpec
-from jaxrl.learner import Learner, Policy
+from jaxrl.learner import Learner, Policy, ReplaySchedule
 from jaxrl.losses import n_step_bootstrap
 from jaxrl.networks import ACTIVATIONS
 
@@ -43,7 +43,7 @@ STORAGE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": j
 
 
 @dataclasses.dataclass(frozen=True)
-class OffPolicyConfig:
+class OffPolicyConfig(ReplaySchedule):
     """Static configuration common to replay-based learners (changing one recompiles).
 
     ``log_every`` env steps make one reported update (one row of metrics); the total is
@@ -76,18 +76,6 @@ class OffPolicyConfig:
     """Hidden activation: relu, tanh, gelu or silu."""
     storage_dtype: str = "float32"
     """Observation storage in replay: float32, bfloat16 or float16."""
-
-    @property
-    def steps_per_iteration(self) -> int:
-        return self.num_envs * self.train_every
-
-    @property
-    def iterations_per_update(self) -> int:
-        return self.log_every // self.steps_per_iteration
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.log_every
 
     def validate(self) -> None:
         require_positive_ints(

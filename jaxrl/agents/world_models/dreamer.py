@@ -49,7 +49,7 @@ from jaxrl._errors import (
     require_update_schedule,
 )
 from jaxrl.distributions import Categorical, DiagGaussian
-from jaxrl.learner import Learner, Policy, latest_return, trainer
+from jaxrl.learner import Learner, Policy, ReplaySchedule, latest_return, trainer
 from jaxrl.losses import lambda_returns, symexp, symlog, two_hot, two_hot_decode
 from jaxrl.networks import ACTIVATIONS, apply_mlp, init_mlp
 from jaxrl.networks.recurrent import Core, reset_where
@@ -58,7 +58,7 @@ SYMLOG_BOUND = 20.0  # the two-hot support of rewards and values spans symlog va
 
 
 @dataclasses.dataclass(frozen=True)
-class DreamerConfig:
+class DreamerConfig(ReplaySchedule):
     """Static configuration (changing one recompiles).
 
     One gradient step (world model, then actor and critic) follows every ``train_every``
@@ -100,18 +100,6 @@ class DreamerConfig:
     """Uniform mixture in the latents' class probabilities (keeps the KL finite)."""
     activation: str = "silu"
     """Hidden activation: relu, tanh, gelu or silu."""
-
-    @property
-    def steps_per_iteration(self) -> int:
-        return self.num_envs * self.train_every
-
-    @property
-    def iterations_per_update(self) -> int:
-        return self.log_every // self.steps_per_iteration
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.log_every
 
     def validate(self) -> None:
         require_positive_ints(self, ("num_envs", "total_steps", "buffer_size", "batch_size",
