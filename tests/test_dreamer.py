@@ -137,6 +137,55 @@ def test_policy_carry_follows_the_posterior_pass(cartpole_model):
     np.testing.assert_allclose(carry1.h, h1, rtol=1e-6)
 
 
+def test_actor_loss_and_return_scale_by_hand(cartpole_model):
+    """The actor's loss on an imagined trajectory against numpy: lambda-returns bootstrapped
+    by the slow critic, the survival weights, the percentile scale's EMA, advantages over
+    ``max(1, S)`` and the entropy bonus."""
+    model, saved = cartpole_model
+    params = model.init(jax.random.key(8))
+    params = jax.tree.map(lambda x: x + 0.1 * jnp.ones_like(x), params)
+    world, critic = params["world"], params["critic"]
+    slow = jax.tree.map(lambda x: 0.5 * x, critic)
+    H, N = 5, 6
+    k_h, k_z, k_a = jax.random.split(jax.random.key(9), 3)
+    h = jax.random.normal(k_h, (H + 1, N, model.cfg.deter))
+    z_idx = jax.random.randint(k_z, (H + 1, N, model.cfg.stoch), 0, model.cfg.classes)
+    z = jax.nn.one_hot(z_idx, model.cfg.classes).reshape(H + 1, N, -1)
+    latents = dreamer.Latent(h, z)
+    actions = jax.random.randint(k_a, (H, N), 0, model.act_dim)
+    hp = dreamer.DreamerHParams(gamma=0.9, lambda_=0.8, ent_coef=0.05, return_decay=0.7)
+    ac = {"actor": params["actor"], "critic": critic}
+    _, (scale, m) = dreamer.behaviour_loss(model, world, ac, slow, jnp.float32(3.0), latents,
+                                          actions, hp)  # fmt: skip
+
+    feat = np.asarray(model.features(latents), np.float64)
+    reward = np.asarray(dreamer._decode(model.mlp(world["rew"], feat[1:]), model.cfg.num_bins))
+    cont = 1.0 / (1.0 + np.exp(-np.asarray(model.mlp(world["cont"], feat[1:])[..., 0])))
+    slow_v = np.asarray(model.value(slow, feat))
+    value = np.asarray(model.value(critic, feat[:-1]))
+    ret = np.zeros((H, N))
+    nxt = slow_v[H]
+    for t in reversed(range(H)):
+        nxt = reward[t] + 0.9 * cont[t] * (0.2 * slow_v[t + 1] + 0.8 * nxt)
+        ret[t] = nxt
+    weight = np.ones((H, N))
+    for t in range(1, H):
+        weight[t] = weight[t - 1] * cont[t - 1]
+    spread = np.percentile(ret, 95) - np.percentile(ret, 5)
+    expected_scale = 0.7 * 3.0 + 0.3 * spread
+    adv = (ret - value) / max(1.0, expected_scale)
+    logits = np.asarray(model.mlp(params["actor"], feat[:-1]), np.float64)
+    logp_all = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    logp = np.take_along_axis(logp_all, np.asarray(actions)[..., None], -1)[..., 0]
+    entropy = -(np.exp(logp_all) * logp_all).sum(-1)
+    expected_loss = -np.mean(weight * (adv * logp + 0.05 * entropy))
+    np.testing.assert_allclose(scale, expected_scale, rtol=1e-4)
+    np.testing.assert_allclose(m["return_spread"], spread, rtol=1e-4)
+    np.testing.assert_allclose(m["advantage_abs"], np.abs(adv).mean(), rtol=1e-4)
+    np.testing.assert_allclose(m["actor_loss"], expected_loss, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m["imagined_alive"], (weight[-1] * cont[-1]).mean(), rtol=1e-4)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
