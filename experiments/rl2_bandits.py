@@ -237,7 +237,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="k=5, n=10 and k=2, n=10, small")
     parser.add_argument("--pulls", type=int, nargs="+", default=[10, 100, 500])
-    parser.add_argument("--arms", type=int, nargs="+", default=[5, 10, 50])
+    parser.add_argument("--arms", type=int, nargs="*", default=[5, 10, 50],
+                        help="k of the k-armed settings (none: two arms only)")  # fmt: skip
     parser.add_argument("--two-arms", type=int, nargs="*", default=[10, 100],
                         help="also two arms at these n (with the Bayes-optimal DP)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=5_000_000, help="RL² env steps per run")
