@@ -8,14 +8,18 @@ For each setting (``n`` pulls of ``k`` arms, means drawn U[0, 1] per trial:
 defaults, ``--steps`` env steps each), then every strategy plays the same ``--test-trials``
 trials (one evaluation key: the same arms and the same luck for all):
 
-* RL²: the trained policy, sampling its actions (``rl2``) and taking its most likely arm
+* RL²: the trained policy (its rollouts hold whole trials, ``num_steps = max(100, n)``:
+  backpropagation truncated inside a trial, 100 steps of a 500-pull trial, left RL² near
+  the random policy at n = 500), sampling its actions (``rl2``) and taking its most likely arm
   (``rl2 greedy``); with several seeds, each seed's policy is scored and the mean over seeds is
-  reported (the CI is over trials, of the best seed's policy);
+  reported beside the row of the seed that earns most on the tuning trials (the CI is over
+  trials, of that seed's policy);
 * ``random``, ``greedy``, ``thompson``, ``ucb1 (c=1)``;
 * tuned on ``--tune-trials`` other trials (another key), the best of a grid:
   ``epsilon-greedy`` (epsilon), ``ucb1 tuned`` (c), ``gittins`` (the discount gamma of the
   indices; Gittins indices are optimal for the discounted infinite horizon, so on a finite
-  trial the discount is a choice: the one that earns most on the tuning trials);
+  trial the discount is a choice: the one that earns most on the tuning trials, from 0.5 to
+  0.99, and also 0.995 and 0.998 when n > 200);
 * ``bayes-optimal`` for two arms (n <= 200): the exact finite-horizon policy by DP.
 
 Columns: mean cumulative reward per trial with its 95 % CI (normal, over trials), the RL²
@@ -42,6 +46,7 @@ from jaxrl.run import configure_cpu
 EPSILONS = (0.01, 0.03, 0.1, 0.2, 0.3)
 UCB_CS = (0.05, 0.1, 0.2, 0.5, 1.0)
 GAMMAS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+LONG_GAMMAS = (0.995, 0.998)  # also tried when n > 200: 0.99's horizon is ~100 pulls
 
 
 def ci95(x):
@@ -98,7 +103,8 @@ def baselines(k: int, n: int, run, tune_key):
 
     tuned("epsilon-greedy", lambda e: bandits.epsilon_greedy_policy(k, e), EPSILONS, "epsilon")
     tuned("ucb1 tuned", lambda c: bandits.ucb1_policy(k, c), UCB_CS, "c")
-    tuned("gittins", lambda g: bandits.gittins_policy(k, n, g), GAMMAS, "gamma")
+    gammas = GAMMAS + LONG_GAMMAS if n > 200 else GAMMAS
+    tuned("gittins", lambda g: bandits.gittins_policy(k, n, g), gammas, "gamma")
     if k == 2 and n <= 200:
         out["bayes-optimal"] = (*bandits.bayes_optimal_policy(n), "exact DP")
     return out
@@ -122,17 +128,18 @@ def run_setting(k: int, n: int, args) -> dict:
         returns, regret, curve, best = run(policy, params, test_key)
         rows[label] = summarize(returns, regret, curve, best, note)
 
-    cfg = rl2.RL2Config(total_steps=args.steps)
+    cfg = rl2.RL2Config(total_steps=args.steps, num_steps=args.num_steps or max(100, n))
     learner = rl2.make_learner(cfg, env, p)
     res = run_seeds(learner, args.seeds, learner.hparams, seed=args.seed)
     saved = saved_policies(learner, res.output.state)
     for greedy in (False, True):
-        per_seed = []
+        per_seed, tuning = [], []
         for i in range(args.seeds):
             params = jax.tree.map(lambda x, i=i: x[i], saved)
             per_seed.append(run(learner.policy, params, test_key, greedy))
+            tuning.append(float(np.mean(tune_run(learner.policy, params, tune_key, greedy)[0])))
         means = [float(np.mean(r[0])) for r in per_seed]
-        best_seed = int(np.argmax(means))
+        best_seed = int(np.argmax(tuning))  # chosen on the tuning trials, as the baselines are
         row = summarize(*per_seed[best_seed], f"{args.seeds} seeds, {cfg.total_steps} steps")
         row["seed_means"] = means
         row["mean_over_seeds"] = float(np.mean(means))
@@ -242,6 +249,8 @@ def main() -> None:
     parser.add_argument("--two-arms", type=int, nargs="*", default=[10, 100],
                         help="also two arms at these n (with the Bayes-optimal DP)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=5_000_000, help="RL² env steps per run")
+    parser.add_argument("--num-steps", type=int, default=0,
+                        help="RL² rollout length (default max(100, n))")  # fmt: skip
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-trials", type=int, default=1000)
