@@ -1,7 +1,8 @@
 """Offline RL on jaxrl's own datasets: normalised scores, extrapolation error, and Decision
 Transformer's return conditioning.
 
-    python experiments/offline.py [--quick] [--data DIR] [--seeds 8] [--json]
+    python experiments/offline.py [--quick] [--data DIR] [--seeds 8] [--seed 0] [--json]
+        [--envs E1,E2] [--kinds K1,K2] [--algos A1,A2] [--steps N] [--width W]
 
 Datasets: ``DIR/<env>/<kind>`` as ``jaxrl dataset make ENV --kind all --out DIR/<env>``
 writes them (D4RL's recipe from jaxrl's SAC; made here when missing, which trains the
@@ -22,8 +23,11 @@ to beyond the expert's, on the normalised scale; achieved against asked.
 
 ``--quick``: Pendulum-v1, the expert, medium-replay and medium-expert datasets, 3,000
 gradient steps per run (256 wide networks cut to 64), DT 1,500 steps; the full run is both
-tasks, all five kinds, 30,000 gradient steps and 256-wide networks. With --json the last
-stdout line is the whole result.
+tasks, all five kinds, 30,000 gradient steps and 256-wide networks. ``--steps``, ``--width``
+(both hidden layers), ``--envs`` and ``--kinds`` override either mode's choice (DT keeps its
+own budget); ``--seed`` is the base key of the runs (run ``i`` trains with
+``fold_in(key(seed), i)``), so settings chosen on one base key can be reported on another.
+With --json the last stdout line is the whole result.
 """
 
 from __future__ import annotations
@@ -92,7 +96,8 @@ def ensure_datasets(data: Path, env: str, kinds, log) -> None:
     make(env, list(kinds_all), data / env, recipe=recipe_for(env), overwrite=True, log=log)
 
 
-def run_cell(algo: str, path: Path, env_name: str, seeds: int, config: dict, log) -> dict:
+def run_cell(algo: str, path: Path, env_name: str, seeds: int, config: dict, log,
+             seed: int = 0, warmup: bool = True) -> dict:  # fmt: skip
     import numpy as np
 
     from jaxrl import envs as jenvs
@@ -103,7 +108,7 @@ def run_cell(algo: str, path: Path, env_name: str, seeds: int, config: dict, log
     module = registry.algorithm(algo)
     env, env_params = jenvs.make(env_name)
     learner = module.make_learner(module.CONFIG(dataset=str(path), **config), env, env_params)
-    result = run_seeds(learner, seeds, learner.hparams, warmup=True)
+    result = run_seeds(learner, seeds, learner.hparams, seed=seed, warmup=warmup)
     saved = saved_policies(learner, result.output.state)
     returns = evaluate_params(learner, saved, episodes=EVAL_EPISODES, greedy=True, seed=1)
     meta = read_metadata(path)
@@ -115,6 +120,8 @@ def run_cell(algo: str, path: Path, env_name: str, seeds: int, config: dict, log
         "env": env_name,
         "dataset": meta["jaxrl"]["kind"] if "jaxrl" in meta else path.name,
         "seeds": seeds,
+        "seed": seed,
+        "hidden": list(config.get("hidden", ())),
         "grad_steps": learner.num_updates * learner.steps_per_update,
         "score_iqm": round(stats.iqm(scores), 1),
         "score_ci": [round(ci[0], 1), round(ci[1], 1)],
@@ -157,17 +164,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--algos", default=",".join(ALGOS + ("dt",)))
     parser.add_argument("--kinds", default="", help="datasets (default: as --quick says)")
+    parser.add_argument("--envs", default="", help="envs (default: as --quick says)")
+    parser.add_argument("--steps", type=int, default=0, help="gradient steps (0: the mode's)")
+    parser.add_argument("--width", type=int, default=0, help="hidden width (0: the mode's)")
+    parser.add_argument("--seed", type=int, default=0, help="base key of the runs")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="train once, not twice (run_s then includes first-call costs)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
     envs = ENVS[:1] if args.quick else ENVS
+    if args.envs:
+        envs = tuple(e for e in args.envs.split(",") if e)
     kinds = (("expert", "medium-replay", "medium-expert") if args.quick else
              ("random", "medium", "expert", "medium-replay", "medium-expert"))  # fmt: skip
     if args.kinds:
         kinds = tuple(k for k in args.kinds.split(",") if k)
-    steps = 3_000 if args.quick else 30_000
-    width = (64, 64) if args.quick else (256, 256)
+    steps = args.steps or (3_000 if args.quick else 30_000)
+    width = (args.width,) * 2 if args.width else (64, 64) if args.quick else (256, 256)
     base = {"total_steps": steps, "log_every": steps // 6, "hidden": width, "eval_episodes": 2}
     dt_steps = 1_500 if args.quick else 20_000
     dt_config = {"total_steps": dt_steps, "log_every": dt_steps // 3, "eval_episodes": 2,
@@ -184,7 +202,8 @@ def main() -> None:
                 if algo == "dt" and kind != "medium-expert":
                     continue  # return conditioning needs returns of more than one level
                 config = dt_config if algo == "dt" else base
-                rows.append(run_cell(algo, data / env / kind, env, args.seeds, config, log))
+                rows.append(run_cell(algo, data / env / kind, env, args.seeds, config, log,
+                                     seed=args.seed, warmup=not args.no_warmup))  # fmt: skip
     log("")
     log(f"{'env':<20} {'dataset':<14} " + " ".join(f"{a:>18}" for a in algos))
     for env in envs:
@@ -194,7 +213,8 @@ def main() -> None:
                 f"{cells[a]['score_iqm']:6.1f} [{cells[a]['score_ci'][0]:5.1f},"
                 f"{cells[a]['score_ci'][1]:5.1f}]" if a in cells else f"{'-':>18}"
                 for a in algos))  # fmt: skip
-    out = {"quick": args.quick, "seeds": args.seeds, "rows": rows,
+    out = {"quick": args.quick, "seeds": args.seeds, "seed": args.seed, "steps": steps,
+           "hidden": list(width), "rows": rows,
            "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
     log(f"wall {out['wall_s']:.0f} s")
     if args.json:

@@ -1,10 +1,12 @@
 """Conservative Q-learning (Kumar et al. 2020, arXiv:2006.04779), CQL(H) on SAC.
 
-Each critic's loss gains ``cql_alpha * (log sum_a exp Q(s, a) - Q(s, a_data))`` averaged over
-the dataset's states: the log-sum-exp (estimated by importance sampling over uniform actions
-and the policy's, :func:`jaxrl.losses.cql_penalty`) pushes Q down wherever the policy would
-go, the second term up on the actions the data shows, so the learned Q lower-bounds the
-policy's value instead of overestimating it off the data. The rest is SAC
+Each critic's loss is ``mean (Q - y)^2 + cql_alpha * (log sum_a exp Q(s, a) - Q(s, a_data))``
+over the dataset's states, the authors' weighting (their squared TD error has no 1/2, and
+their ``cql_alpha`` of 5 is chosen against it; the loss here is half that sum, the same Adam
+steps). The log-sum-exp (estimated by importance sampling over uniform actions and the
+policy's, :func:`jaxrl.losses.cql_penalty`) pushes Q down wherever the policy would go, the
+second term up on the actions the data shows, so the learned Q lower-bounds the policy's
+value instead of overestimating it off the data. The rest is SAC
 (:func:`jaxrl.agents.offpolicy.sac.make_agent` with ``cql_actions``), without the entropy
 bonus in the bootstrapped target (``backup_entropy``), as the authors' code.
 """

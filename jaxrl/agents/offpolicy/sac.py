@@ -124,9 +124,9 @@ def make_agent(config: SACConfig, env, env_params, discrete: bool, *, cql_action
 
     For offline RL (continuous actions): ``cql_actions > 0`` adds CQL's regulariser
     (:func:`jaxrl.losses.cql_penalty` with that many actions of each kind, weighted by
-    ``hp.cql_alpha``) to the critics' loss (Kumar et al. 2020); ``backup_entropy=False``
-    leaves the entropy bonus out of the bootstrapped target, as CQL's authors do. The
-    defaults are SAC.
+    ``hp.cql_alpha`` against the mean squared TD error, as the authors' code) to the
+    critics' loss (Kumar et al. 2020); ``backup_entropy=False`` leaves the entropy bonus out
+    of the bootstrapped target, as CQL's authors do. The defaults are SAC.
     """
     cfg = config
     spec = jenvs.action_spec(env, env_params)
@@ -206,8 +206,10 @@ def make_agent(config: SACConfig, env, env_params, discrete: bool, *, cql_action
         td = q_sa - y  # [2, B]
         loss = jnp.sum(loop.td_loss_mean(batch.weights, 0.5 * td**2))  # summed over the twins
         if cql_actions:
+            # CQL's authors fit the critics by the mean squared TD error (no 1/2) and chose
+            # cql_alpha against it; half the penalty here keeps their ratio of the two terms.
             penalty = conservative_penalty(critic, params, batch, k_cql, q_sa)  # [2, B]
-            loss += hp.cql_alpha * jnp.sum(loop.sample_mean(batch.weights, penalty))
+            loss += 0.5 * hp.cql_alpha * jnp.sum(loop.sample_mean(batch.weights, penalty))
         return loss, (jnp.abs(td).mean(axis=0), q_sa.mean())
 
     def conservative_penalty(critic, params, batch: NStep, key, q_data):
