@@ -36,21 +36,12 @@ COLUMNS = (("greedy", "greedy"), ("sampled_z", "sampled z"), ("train_return", "t
 def sampled_latent_policy(learner, model):
     """The learner with a policy that samples the posterior latents and takes the actor's
     mode (the training-time latents, the greedy action)."""
-    import jax.numpy as jnp
-
     from jaxrl.agents.world_models import dreamer
     from jaxrl.learner import Policy
 
     def act(saved, obs, key, carry, env_state, greedy):
-        world = saved["world"]
-        h_next = model.deter_step(world, dreamer.Latent(carry.h, carry.z), carry.action)
-        h = jnp.where(carry.started[:, None], h_next, 0.0)
-        post = model.post_logits(world, h, model.embed(world, obs))
-        z = model.sample_latent(key, post)
-        action = model.env_action(
-            model.actor_dist(saved["actor"], model.features(dreamer.Latent(h, z))).mode()
-        )
-        carry = dreamer.Carry(h, z, model.action_vector(action), jnp.ones_like(carry.started))
+        action, carry = dreamer.policy_step(model, saved, obs, key, carry, True,
+                                            mode_latents=False)  # fmt: skip
         return model.spec.to_env(action), carry
 
     return learner._replace(policy=Policy(act, learner.policy.init_carry))

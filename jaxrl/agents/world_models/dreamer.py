@@ -571,15 +571,18 @@ METRIC_NAMES = ("model_loss", "recon_loss", "reward_loss", "cont_loss", "kl", "c
                 "imagined_alive")  # fmt: skip
 
 
-def policy_step(model: Model, saved, obs, key, carry: Carry, greedy: bool):
+def policy_step(model: Model, saved, obs, key, carry: Carry, greedy: bool,
+                mode_latents: bool | None = None):  # fmt: skip
     """The policy: the posterior of ``obs`` after the carry's state and action, then the
-    actor -> ``(action in agent units [B, ...], carry)``."""
+    actor -> ``(action in agent units [B, ...], carry)``. ``greedy`` takes the actor's mode,
+    and the posterior's too unless ``mode_latents`` says otherwise."""
     world = saved["world"]
     k_z, k_a = jax.random.split(key)
     embed = model.embed(world, obs)
     h_next = model.deter_step(world, Latent(carry.h, carry.z), carry.action)
     h = jnp.where(carry.started[:, None], h_next, 0.0)
-    z = model.sample_latent(k_z, model.post_logits(world, h, embed), mode=greedy)
+    mode_z = greedy if mode_latents is None else mode_latents
+    z = model.sample_latent(k_z, model.post_logits(world, h, embed), mode=mode_z)
     dist = model.actor_dist(saved["actor"], model.features(Latent(h, z)))
     action = model.env_action(dist.mode() if greedy else dist.sample(k_a))
     started = jnp.ones_like(carry.started)
