@@ -1,4 +1,5 @@
 import dataclasses
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -86,3 +87,14 @@ def test_other_envs_are_wrapped_into_trials():
         rl2.make_learner(cfg, bandit, bp)
     with pytest.raises(ValueError, match="episodes_per_trial"):
         rl2.make_learner(dataclasses.replace(cfg, episodes_per_trial=0), env, p)
+
+
+def test_rollouts_shorter_than_a_trial_warn():
+    """Rollouts that cut bandit trials of 30 pulls warn and name the length that does not;
+    rollouts of whole trials do not warn."""
+    env, p = envs.make("BernoulliBandit-k2-n30")
+    with pytest.warns(UserWarning, match="num_steps >= 30"):
+        rl2.make_learner(BANDIT, env, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rl2.make_learner(dataclasses.replace(BANDIT, num_steps=30), env, p)

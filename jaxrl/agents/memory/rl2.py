@@ -25,6 +25,7 @@ reached 65-68, and discounting by 0.99 did better than none).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 from jaxrl import envs as jenvs
 from jaxrl._errors import require, require_positive_ints
@@ -39,7 +40,9 @@ class RL2Config(ppo_rnn.PPORNNConfig):
     num_envs: int = 64
     """Trials played in lockstep in each run."""
     num_steps: int = 100
-    """Steps of every env per rollout: the length of the sequences trained on."""
+    """Steps of every env per rollout: the length of the sequences trained on. At least a
+    trial's length, so that backpropagation spans whole trials (``make_learner`` warns when
+    a trial of known length is longer)."""
     total_steps: int = 5_000_000
     """Env steps per run (per seed), rounded down to whole updates."""
     num_minibatches: int = 8
@@ -70,7 +73,8 @@ def make_learner(config: RL2Config, env, env_params) -> Learner:
       ValueError: an invalid config, naming the field.
     """
     config.validate()
-    if isinstance(env, jenvs.Trial):
+    given_trial = isinstance(env, jenvs.Trial)
+    if given_trial:
         require(
             config.episodes_per_trial == 1,
             "episodes_per_trial",
@@ -78,6 +82,16 @@ def make_learner(config: RL2Config, env, env_params) -> Learner:
         )
     else:
         env, env_params = jenvs.as_trial(env, env_params, config.episodes_per_trial)
+    # A trial made as one (the bandits) states its length; a wrapped env's is only a bound.
+    trial_steps = int(env_params.max_steps_in_episode) if given_trial else 0
+    if config.num_steps < trial_steps:
+        warnings.warn(
+            f"num_steps={config.num_steps} is shorter than a trial ({trial_steps} steps): "
+            "rollouts cut trials, and backpropagation through time never spans a whole one;"
+            f" num_steps >= {trial_steps} trains on whole trials (on bandits with "
+            "500 pulls, rollouts of 100 kept RL² near the random policy: BENCHMARKS.md)",
+            stacklevel=2,
+        )
     learner = ppo_rnn.make_learner(config, env, env_params)
     return learner._replace(hparams=RL2HParams())
 
