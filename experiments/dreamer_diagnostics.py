@@ -3,7 +3,7 @@ do while the greedy return rises or falls.
 
     python experiments/dreamer_diagnostics.py [--quick] [--env CartPole-v1] [--seeds 3]
         [--updates 50] [--every 5] [--episodes 8] [--set actor_lr=1e-4 --set num_bins=255]
-        [--json]
+        [--key 0] [--json]
 
 Trains ``--seeds`` runs of Dreamer (defaults, or ``--set name=value`` for any config field or
 hyperparameter) in one compile, one update (``log_every`` env steps) per call. Every
@@ -64,6 +64,7 @@ def main():
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--set", action="append", default=[], help="name=value")
+    parser.add_argument("--key", type=int, default=0, help="base PRNG key of the runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -90,7 +91,7 @@ def main():
     learner.validate_hparams(hp)
 
     t0 = time.perf_counter()
-    keys = jax.random.split(jax.random.key(0), args.seeds)
+    keys = jax.random.split(jax.random.key(args.key), args.seeds)
     state = jax.jit(jax.vmap(lambda k: contract.init(learner, k, hp)))(keys)
     one = jax.jit(jax.vmap(lambda s: learner.update(s, hp, learner.env_params, None)))
     one = one.lower(state).compile()

@@ -2,7 +2,7 @@
 error of the world model against the copy-last-observation baseline.
 
     python experiments/iris_study.py [--quick] [--seeds 5] [--envs Catch-bsuite,CartPole-v1]
-                                     [--steps 100000] [--json]
+                                     [--steps 100000] [--key 0] [--json]
 
 For each env, ``--seeds`` runs of ``jaxrl train iris`` (the config below) train in one
 compiled call, in chunks; after each chunk the greedy policy of every run is evaluated on
@@ -36,7 +36,7 @@ from jaxrl.run import configure_cpu
 THRESHOLDS = {"Catch-bsuite": 0.9, "CartPole-v1": 475.0}
 CONFIGS = {
     "Catch-bsuite": dict(),
-    "CartPole-v1": dict(horizon=15, context=8),
+    "CartPole-v1": dict(horizon=15, context=8, model_steps=8),
 }
 MARKS = (20_000, 50_000, 100_000)
 
@@ -104,7 +104,8 @@ def dream_example(parts, params, episodes: dict, horizon: int = 15):
 
     obs, actions, ended = (np.asarray(episodes[k]) for k in ("obs", "action", "ended"))
     ends = np.flatnonzero(ended[0])
-    start = int(ends[0]) + 1  # the first whole episode of env 0
+    # the first whole episode of env 0 after its first end (step 0 if none ended)
+    start = int(ends[0]) + 1 if ends.size and ends[0] + 1 < obs.shape[1] - 1 else 0
     stop = int(ends[ends >= start][0]) if np.any(ends >= start) else obs.shape[1] - 1
     h = min(horizon, stop - start, obs.shape[1] - 1 - start)
     act = jax.numpy.asarray(actions[0, start : start + h])[None]
@@ -199,6 +200,7 @@ def main() -> None:
     parser.add_argument("--envs", default="Catch-bsuite,CartPole-v1")
     parser.add_argument("--plot", default="", help="PREFIX: PREFIX_<env>.png, a dream")
     parser.add_argument("--config", default="", help="config overrides NAME=VALUE,...")
+    parser.add_argument("--key", type=int, default=0, help="base PRNG key of the runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -229,7 +231,7 @@ def main() -> None:
         )
 
         t0 = time.perf_counter()
-        keys = jax.random.split(jax.random.key(0), args.seeds)
+        keys = jax.random.split(jax.random.key(args.key), args.seeds)
         state = jax.jit(jax.vmap(lambda k, lr=learner: contract.init(lr, k)))(keys)
         compiled = {}
         for n in sorted(set(sizes)):

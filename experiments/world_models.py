@@ -2,7 +2,7 @@
 
     python experiments/world_models.py [--quick] [--seeds 5] [--envs CartPole-v1,Catch-bsuite]
         [--methods dreamer,ppo,dqn,muzero] [--episodes 16] [--checkpoints 20000,50000,100000]
-        [--png-dir docs] [--json]
+        [--png-dir docs] [--set dreamer.train_every=2] [--key 0] [--json]
 
 Three parts, for each env:
 
@@ -20,6 +20,9 @@ Three parts, for each env:
    its horizons stop there).
 3. **A picture** of an imagined rollout beside the real one (PNG per world model and env).
 
+``--set METHOD.NAME=VALUE`` (repeatable) overrides one config field or hyperparameter of one
+method on top of :func:`settings`; the runs of every method use the base PRNG key ``--key``.
+
 A world model takes part in 2 and 3 if its module has ``open_loop_predictor(learner) ->
 predict``, with
 
@@ -36,6 +39,7 @@ With ``--json`` the last line is ``{"rows": [...], "prediction": [...], "picture
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import time
 from pathlib import Path
@@ -58,6 +62,41 @@ def settings(method: str, total: int) -> tuple[dict, dict]:
     return dict(total_steps=total), {}
 
 
+def overrides(items: list[str]) -> dict[str, dict]:
+    """``["dreamer.train_every=2", ...]`` as ``{"dreamer": {"train_every": 2}}``."""
+    out: dict[str, dict] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        method, dot, field = name.partition(".")
+        if not (eq and dot and method and field):
+            raise SystemExit(f"--set {item!r}: expected METHOD.NAME=VALUE")
+        try:
+            out.setdefault(method, {})[field] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out.setdefault(method, {})[field] = value
+    return out
+
+
+def split_overrides(module, method: str, fields: dict) -> tuple[dict, dict]:
+    """``fields`` as (config overrides, hparams overrides); an unknown name stops the run."""
+    import dataclasses
+
+    from jaxrl._errors import unknown_name
+
+    config_names = {f.name for f in dataclasses.fields(module.CONFIG)}
+    hparam_names = set(module.HPARAMS._fields)
+    for name in fields:
+        if name not in config_names | hparam_names:
+            raise SystemExit(
+                f"--set {method}.{name}: "
+                + unknown_name(
+                    "config field or hyperparameter", name, sorted(config_names | hparam_names)
+                )
+            )
+    return ({k: v for k, v in fields.items() if k in config_names},
+            {k: v for k, v in fields.items() if k not in config_names})  # fmt: skip
+
+
 def grad_steps_per_env_step(cfg) -> float | None:
     """Gradient steps per env step from a config's usual fields (None if it has none)."""
     if hasattr(cfg, "update_epochs"):  # on-policy rollouts
@@ -69,7 +108,9 @@ def grad_steps_per_env_step(cfg) -> float | None:
     return None
 
 
-def train_and_score(method, env_name, env, env_params, checkpoints, seeds, episodes):
+def train_and_score(
+    method, env_name, env, env_params, checkpoints, seeds, episodes, extra=None, key=0
+):
     import jax
     import numpy as np
 
@@ -80,11 +121,13 @@ def train_and_score(method, env_name, env, env_params, checkpoints, seeds, episo
 
     module = algorithm(method)
     cfg_kw, hp_kw = settings(method, checkpoints[-1])
+    cfg_extra, hp_extra = split_overrides(module, method, extra or {})
+    cfg_kw, hp_kw = {**cfg_kw, **cfg_extra}, {**hp_kw, **hp_extra}
     learner = module.make_learner(module.CONFIG(**cfg_kw), env, env_params)
     hp = contract.as_f32(module.HPARAMS(**hp_kw))
     spu = learner.steps_per_update
     marks = sorted({min(learner.num_updates, -(-c // spu)) for c in checkpoints})
-    keys = jax.random.split(jax.random.key(0), seeds)
+    keys = jax.random.split(jax.random.key(key), seeds)
 
     t0 = time.perf_counter()
     state = jax.jit(jax.vmap(lambda k: contract.init(learner, k, hp)))(keys)
@@ -110,6 +153,7 @@ def train_and_score(method, env_name, env, env_params, checkpoints, seeds, episo
             "scores": [round(float(s), 3) for s in scores],
             "train_wall_s": round(train_s, 1), "compile_s": round(compile_s, 1),
             "grad_steps_per_env_step": grad_steps_per_env_step(learner.config),
+            "overrides": extra or {}, "key": key,
         })  # fmt: skip
         r = rows[-1]
         print(f"{method:<8} {env_name:<14} {r['env_steps']:>7} steps  IQM {r['iqm']:>8.2f} "
@@ -232,15 +276,31 @@ def main() -> None:
         default="",
         help="env steps to evaluate at, comma-separated (default 20k,50k,100k)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METHOD.NAME=VALUE",
+        help="override one config field or hyperparameter of one method",
+    )
+    parser.add_argument("--key", type=int, default=0, help="base PRNG key of every method's runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    extra = overrides(args.set)
+    unknown = sorted(set(extra) - set(args.methods.split(",")))
+    if unknown:
+        raise SystemExit(f"--set names methods not in --methods: {', '.join(unknown)}")
     configure_cpu(num_runs=args.seeds)
 
     import jax
     import numpy as np
 
     from jaxrl import envs
+    from jaxrl.registry import algorithm
     from jaxrl.run import saved_policies
+
+    for method, fields in extra.items():  # every override checked before any training
+        split_overrides(algorithm(method), method, fields)
 
     checkpoints = (5_000, 10_000) if args.quick else (20_000, 50_000, 100_000)
     if args.checkpoints:
@@ -251,7 +311,15 @@ def main() -> None:
         obs_shape = tuple(env.observation_space(env_params).shape)
         for method in args.methods.split(","):
             learner, module, state, method_rows = train_and_score(
-                method, env_name, env, env_params, checkpoints, args.seeds, args.episodes
+                method,
+                env_name,
+                env,
+                env_params,
+                checkpoints,
+                args.seeds,
+                args.episodes,
+                extra.get(method),
+                args.key,
             )
             rows += method_rows
             if not hasattr(module, "open_loop_predictor"):

@@ -199,6 +199,8 @@ def test_actor_loss_and_return_scale_by_hand(cartpole_model):
         ("log_every", 1000),
         ("total_steps", 512),
         ("buffer_size", 32),
+        ("imagine_starts", -1),
+        ("imagine_starts", 16 * 32 + 1),
     ],
 )
 def test_config_errors_name_the_field(field, value):

@@ -13,7 +13,8 @@ arXiv:2301.04104), small, in one jitted, vmappable loop on the learner contract:
   continue flag (Bernoulli).
 - KL balancing with free bits: ``dyn_scale max(free, KL(sg(q) || p)) + rep_scale max(free,
   KL(q || sg(p)))`` (:func:`kl_balance_loss`).
-- Actor-critic in imagination: from every posterior state of a replayed batch, ``horizon``
+- Actor-critic in imagination: from every posterior state of a replayed batch (or a random
+  ``imagine_starts`` of them), ``horizon``
   steps of the actor in the prior (no observation is read after the start state), rewards and
   continues from the heads, lambda-returns (:func:`lambda_returns`) bootstrapped with a slow
   (EMA) critic. The critic is a two-hot categorical over symlog returns regularised towards
@@ -94,6 +95,11 @@ class DreamerConfig(ReplaySchedule):
     """Width of every hidden layer (encoder, heads, actor, critic)."""
     horizon: int = 15
     """Imagined steps per start state for the actor-critic."""
+    imagine_starts: int = 0
+    """Start states of the imagined rollouts per gradient step, drawn without replacement
+    from the batch's ``batch_size * sequence_length`` posterior states; 0: every one. Fewer
+    starts make a gradient step cheaper (imagination is most of its cost) for a higher
+    replay ratio at the same wall time."""
     num_bins: int = 63
     """Bins of the two-hot reward and value heads (symlog support [-20, 20])."""
     unimix: float = 0.01
@@ -107,6 +113,13 @@ class DreamerConfig(ReplaySchedule):
                                      "log_every", "deter", "stoch", "classes", "hidden",
                                      "horizon"))  # fmt: skip
         require_nonnegative_int(self, "learning_starts")
+        require_nonnegative_int(self, "imagine_starts")
+        require(
+            self.imagine_starts <= self.batch_size * self.sequence_length,
+            "imagine_starts",
+            f"{self.imagine_starts} is more than the batch's batch_size*sequence_length="
+            f"{self.batch_size * self.sequence_length} posterior states",
+        )
         require(
             isinstance(self.num_bins, int) and self.num_bins >= 2,
             "num_bins",
@@ -524,7 +537,8 @@ def _optimizers(hp):
 
 def train_step(model: Model, state: DreamerState, batch, key, hp):
     """One gradient step of the world model on ``batch`` (``[B, T, ...]``), then of the actor
-    and the critic on imagined rollouts from every posterior state of the batch."""
+    and the critic on imagined rollouts from the batch's posterior states (every one, or
+    ``imagine_starts`` of them drawn without replacement)."""
     k_wm, k_img = jax.random.split(key)
     items = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), batch)
     opts = _optimizers(hp)
@@ -536,6 +550,10 @@ def train_step(model: Model, state: DreamerState, batch, key, hp):
     world = optax.apply_updates(params["world"], updates)
 
     start = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), observed.latent)
+    if model.cfg.imagine_starts:
+        k_start = jax.random.fold_in(k_img, 1)  # the default's streams stay as they were
+        pick = jax.random.permutation(k_start, start.h.shape[0])[: model.cfg.imagine_starts]
+        start = jax.tree.map(lambda x: x[pick], start)
     latents, actions = imagine(model, params["world"], params["actor"], start, k_img,
                                model.cfg.horizon)  # fmt: skip
     world_params = params["world"]
