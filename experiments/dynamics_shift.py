@@ -2,7 +2,7 @@
 
     python experiments/dynamics_shift.py [--quick] [--seeds 64] [--algos ppo,a2c]
         [--envs CartPole-v1,MountainCar-v0,Pendulum-v1,Acrobot-v1] [--episodes 32]
-        [--out experiments/results/dynamics_shift.json] [--json]
+        [--out experiments/results/dynamics_shift.json] [--json] [--blind-only]
 
 Packer, Gao, Kos, Krähenbühl, Koltun and Song 2018, "Assessing Generalization in Deep
 Reinforcement Learning" (arXiv:1810.12282): each env has deterministic (D: the default
@@ -21,6 +21,11 @@ summary: Default = DD, Interpolation = RR, Extrapolation = the geometric mean of
 RE (success rates), with bootstrap CIs over runs; and domain randomisation's effect on E:
 RE minus DE in mean return and in success rate [CI], and the probability that an R-trained
 run beats a D-trained one on E.
+
+Beside the trained policies, each env's policies that read no observation (uniform random
+actions, and each action held throughout) play the same test ranges (``blind_policies`` in
+the results file; ``--blind-only`` runs only them): a trained policy's success on shifted
+dynamics is to be read against theirs.
 
 Acrobot's "length" and "mass" set both links (``link_length_1+link_length_2``: one shared
 draw, as the released envs do); "inertia" is ``link_moi``. MountainCar's "mass" is gymnax's
@@ -179,6 +184,68 @@ def cell_stats(returns, success_at):
     return out
 
 
+def blind_policies(env_name: str, episodes: int = 256) -> dict:
+    """Policies that read no observation, on D, R and E: the floor a trained policy's
+    success on shifted dynamics is to be read against (on MountainCar, holding one action
+    reaches the goal wherever the engine beats gravity).
+
+    Discrete actions: uniform random actions and each action held for the whole episode;
+    continuous: uniform random actions and the action held at its lower bound, its middle
+    and its upper bound. Per policy and test range: the mean return over ``episodes``
+    episodes (each with its own params) and, where the env defines it, the success rate.
+    """
+    import types
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxrl import envs
+    from jaxrl.learner import Policy
+    from jaxrl.run.evaluate import make_evaluator
+
+    env, env_params = envs.make(env_name)
+    spec = envs.action_spec(env, env_params)
+    if spec.discrete:
+        names = ["random"] + [f"action {a}" for a in range(spec.dim)]
+        params = jnp.arange(-1, spec.dim)  # -1: uniform random, else the action held
+
+        def act(p, obs, key, carry, env_state, greedy):
+            uniform = jax.random.randint(key, obs.shape[:1], 0, spec.dim)
+            return jnp.where(p < 0, uniform, p), carry
+    else:
+        names = ["random", "low", "middle", "high"]
+        params = jnp.asarray([-1.0, 0.0, 0.5, 1.0])  # < 0: uniform, else low + p (high - low)
+
+        def act(p, obs, key, carry, env_state, greedy):
+            shape = obs.shape[:1] + spec.low.shape
+            u = jax.random.uniform(key, shape)
+            return spec.low + jnp.where(p < 0, u, p) * (spec.high - spec.low), carry
+
+    blind = types.SimpleNamespace(env=env, env_params=env_params, policy=Policy(act))
+    ranges = {name: envs.parse_ranges(spec_) for name, spec_ in RANGES[env_name].items()}
+    success_at = SUCCESS_RETURN.get(env_name)
+    out = {name: {} for name in names}
+    for test in "DRE":
+        evaluate = make_evaluator(blind, episodes=episodes, greedy=True, ranges=ranges.get(test),
+                                  per_episode=True)  # fmt: skip
+        returns = np.asarray(evaluate(params, jax.random.key(2)))
+        for name, r in zip(names, returns, strict=True):
+            out[name][test] = {"mean": round(float(r.mean()), 3)}
+            if success_at is not None:
+                out[name][test]["success"] = round(float((r >= success_at).mean()), 4)
+    return {"episodes": episodes, "policies": out}
+
+
+def print_blind(env_name: str, blind: dict) -> None:
+    print(f"\n{env_name}, policies that read no observation ({blind['episodes']} episodes "
+          "per test): mean return; success")  # fmt: skip
+    for name, row in blind["policies"].items():
+        cols = [f"{row[t]['mean']:>9.1f}" + (f"; {row[t]['success']:.2f}" if "success" in
+                row[t] else "") for t in "DRE"]  # fmt: skip
+        print(f"  {name:<10} " + "   ".join(f"{t} {c}" for t, c in zip("DRE", cols, strict=True)))
+
+
 def run_cell(algo: str, env_name: str, seeds: int, episodes: int, quick: bool) -> dict:
     import jax
     import jax.numpy as jnp
@@ -292,14 +359,17 @@ def print_cell(c: dict) -> None:
              if "success_RE_minus_DE" in e else ""))  # fmt: skip
 
 
-def merge(path: Path, cells: list[dict], meta: dict) -> None:
+def merge(path: Path, cells: list[dict], meta: dict, blind: dict | None = None) -> None:
+    """Replaces the cells of ``path`` with the same (algo, env), and the blind policies'
+    results of the same envs, by the new ones."""
     old = json.loads(path.read_text()) if path.exists() else {"cells": []}
     new = {(c["algo"], c["env"]) for c in cells}
     merged = [c for c in old["cells"] if (c["algo"], c["env"]) not in new] + cells
     merged.sort(key=lambda c: (c["algo"], ENVS.index(c["env"]) if c["env"] in ENVS else 99))
+    blind = {**old.get("blind_policies", {}), **(blind or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"study": "dynamics_shift", **meta, "cells": merged})
-                    + "\n")  # fmt: skip
+    path.write_text(json.dumps({"study": "dynamics_shift", **meta, "cells": merged,
+                                "blind_policies": blind}) + "\n")  # fmt: skip
 
 
 def main() -> None:
@@ -311,6 +381,11 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--blind-only",
+        action="store_true",
+        help="only the policies that read no observation (no training)",
+    )
     args = parser.parse_args()
     seeds = args.seeds or (8 if args.quick else 64)
     configure_cpu(num_runs=seeds)
@@ -318,6 +393,11 @@ def main() -> None:
         "dynamics_shift_quick.json" if args.quick else "dynamics_shift.json")  # fmt: skip
     cells, t0 = [], time.perf_counter()
     for env_name in args.envs.split(","):
+        blind = blind_policies(env_name)
+        print_blind(env_name, blind)
+        merge(out, [], {"quick": args.quick}, {env_name: blind})
+        if args.blind_only:
+            continue
         for algo in args.algos.split(","):
             cell = run_cell(algo, env_name, seeds, args.episodes, args.quick)
             print_cell(cell)

@@ -70,3 +70,18 @@ def test_learning_rates_are_scaled_per_run(instability):
     np.testing.assert_allclose(hp.critic_lr, [3e-4] * 4 + [9e-4] * 2 + [1e-4] * 2, rtol=1e-6)
     assert np.ndim(hp.gamma) == 0  # everything else shared
     np.testing.assert_allclose(per_factor["alpha_lr"], [3e-4, 9e-4, 1e-4], rtol=1e-6)
+
+
+def test_blind_policies_hold_each_action(shift):
+    """On MountainCar, pushing right throughout reaches the goal only where the engine beats
+    gravity: never under the default dynamics, in most episodes of the extreme draws; the
+    other held actions never do."""
+    blind = shift.blind_policies("MountainCar-v0", episodes=64)
+    policies = blind["policies"]
+    assert blind["episodes"] == 64
+    assert list(policies) == ["random", "action 0", "action 1", "action 2"]
+    assert policies["action 2"]["D"]["success"] == 0.0
+    assert policies["action 2"]["E"]["success"] > 0.5
+    for test in "DRE":
+        assert policies["action 0"][test]["success"] == 0.0
+        assert policies["action 0"][test]["mean"] == -200.0
