@@ -134,6 +134,11 @@ def run_cell(algo: str, path: Path, env_name: str, seeds: int, config: dict, log
         ),  # fmt: skip
     }
     metrics = result.output.metrics
+    if "normalized_score" in metrics:  # after each update, eval_episodes greedy episodes per seed
+        curve = np.asarray(metrics["normalized_score"])
+        row["score_curve"] = [round(stats.iqm(curve[:, i]), 1) for i in range(curve.shape[1])]
+    if "alpha" in metrics:  # SAC's temperature (CQL, offline SAC), mean over seeds
+        row["alpha_curve"] = np.round(np.asarray(metrics["alpha"]).mean(0), 4).tolist()
     if algo in VALUE_ALGOS and "q_start" in metrics:
         true = discounted_returns(learner, saved, EVAL_EPISODES, seed=2)
         row["q_start_curve"] = np.round(np.asarray(metrics["q_start"]).mean(0), 1).tolist()
