@@ -2,7 +2,7 @@
 
     python experiments/dynamics_shift.py [--quick] [--seeds 64] [--algos ppo,a2c]
         [--envs CartPole-v1,MountainCar-v0,Pendulum-v1,Acrobot-v1] [--episodes 32]
-        [--out experiments/results/dynamics_shift.json] [--json] [--blind-only]
+        [--out experiments/results/dynamics_shift.json] [--overwrite] [--json] [--blind-only]
 
 Packer, Gao, Kos, Krähenbühl, Koltun and Song 2018, "Assessing Generalization in Deep
 Reinforcement Learning" (arXiv:1810.12282): each env has deterministic (D: the default
@@ -26,6 +26,11 @@ Beside the trained policies, each env's policies that read no observation (unifo
 actions, and each action held throughout) play the same test ranges (``blind_policies`` in
 the results file; ``--blind-only`` runs only them): a trained policy's success on shifted
 dynamics is to be read against theirs.
+
+Cells merge into ``--out`` (one per algorithm x env), so they can run as separate commands;
+a cell that ``--out`` already holds is refused before anything trains unless
+``--overwrite`` is given. (The blind policies' results, which involve no training, are
+recomputed and replaced for each env a command names.)
 
 Acrobot's "length" and "mass" set both links (``link_length_1+link_length_2``: one shared
 draw, as the released envs do); "inertia" is ``link_moi``. MountainCar's "mass" is gymnax's
@@ -380,6 +385,8 @@ def main() -> None:
     parser.add_argument("--envs", default=",".join(ENVS))
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the cells --out already holds")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--blind-only",
@@ -391,6 +398,21 @@ def main() -> None:
     configure_cpu(num_runs=seeds)
     out = Path(args.out) if args.out else RESULTS / (
         "dynamics_shift_quick.json" if args.quick else "dynamics_shift.json")  # fmt: skip
+    from jaxrl._errors import unknown_name
+    from jaxrl.run.results import RunDirError, refuse_stored_cells
+
+    for env_name in args.envs.split(","):
+        if env_name not in RANGES:
+            parser.error(f"--envs: {unknown_name('env', env_name, RANGES)}")
+    for algo in args.algos.split(","):
+        if algo not in SETTINGS:
+            parser.error(f"--algos: {unknown_name('algorithm', algo, SETTINGS)}")
+    plan = [] if args.blind_only else [
+        (algo, env) for env in args.envs.split(",") for algo in args.algos.split(",")]  # fmt: skip
+    try:
+        refuse_stored_cells(out, plan, overwrite=args.overwrite)
+    except RunDirError as err:
+        parser.error(str(err))
     cells, t0 = [], time.perf_counter()
     for env_name in args.envs.split(","):
         blind = blind_policies(env_name)

@@ -2,7 +2,7 @@
 
     python experiments/seed_instability.py [--quick] [--seeds 256] [--lr-seeds 256]
         [--algos ppo,a2c,dqn,sac,sac_discrete,cmaes] [--envs CartPole-v1,...]
-        [--out experiments/results/seed_instability.json] [--json]
+        [--out experiments/results/seed_instability.json] [--overwrite] [--json]
 
 Each cell (algorithm x env, where the algorithm handles the env's actions) trains ``--seeds``
 runs at the published default hyperparameters named in :data:`SETTINGS` and ``--lr-seeds``
@@ -14,8 +14,9 @@ the fraction of runs below the random policy's mean return (measured on the env 
 episodes) with a 95 % bootstrap CI, IQM [95 % CI], mean, median, the fraction reaching the
 env's solved threshold, a performance profile and a histogram of final scores.
 
-Results merge into ``--out`` (one entry per algorithm x env, replaced when re-run), so
-cells can run as separate commands; ``--quick`` (16 seeds, small budgets) writes
+Results merge into ``--out`` (one entry per algorithm x env), so cells can run as separate
+commands; a cell that ``--out`` already holds is refused before anything trains unless
+``--overwrite`` is given. ``--quick`` (16 seeds, small budgets) writes
 ``experiments/results/seed_instability_quick.json`` unless ``--out`` is given.
 """
 
@@ -328,6 +329,8 @@ def main() -> None:
     parser.add_argument("--envs", default=",".join(ENVS))
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the cells --out already holds")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     seeds = args.seeds or (16 if args.quick else 256)
@@ -335,29 +338,42 @@ def main() -> None:
     configure_cpu(num_runs=seeds + 2 * lr_seeds)
 
     from jaxrl import envs, registry
+    from jaxrl._errors import unknown_name
+    from jaxrl.run.results import RunDirError, refuse_stored_cells
 
     out = Path(args.out) if args.out else RESULTS / (
         "seed_instability_quick.json" if args.quick else "seed_instability.json")  # fmt: skip
-    cells = []
-    t_total = time.perf_counter()
+    plan = []
+    for name in args.algos.split(","):
+        if name not in ALGOS:
+            parser.error(f"--algos: {unknown_name('algorithm', name, ALGOS)}")
     for env_name in args.envs.split(","):
+        if env_name not in ENVS:
+            parser.error(f"--envs: {unknown_name('env', env_name, ENVS)}")
         env, env_params = envs.make(env_name)
         discrete = envs.is_discrete(env, env_params)
         for algo in args.algos.split(","):
             handles = registry.ALGORITHMS[algo].actions
-            if handles != "both" and (handles == "discrete") != discrete:
-                continue
-            setting = SETTINGS[(algo, env_name)]
-            if args.quick:
-                setting = quick_setting(setting, algo)
-            cell = run_cell(algo, env_name, setting, seeds, lr_seeds, args.episodes, FACTORS)
-            cell["command"] = " ".join(["python experiments/seed_instability.py", *sys.argv[1:]])
-            cells.append(cell)
-            print_table([cell])
-            print(f"  compile {cell['compile_s']} s, run {cell['run_s']} s, evaluation "
-                  f"{cell['eval_s']} s, wall {cell['wall_s']} s, random policy "
-                  f"{cell['random_return']:.2f}", flush=True)  # fmt: skip
-            merge(out, [cell], {"quick": args.quick})
+            if handles == "both" or (handles == "discrete") == discrete:
+                plan.append((algo, env_name))
+    try:
+        refuse_stored_cells(out, plan, overwrite=args.overwrite)
+    except RunDirError as err:
+        parser.error(str(err))
+    cells = []
+    t_total = time.perf_counter()
+    for algo, env_name in plan:
+        setting = SETTINGS[(algo, env_name)]
+        if args.quick:
+            setting = quick_setting(setting, algo)
+        cell = run_cell(algo, env_name, setting, seeds, lr_seeds, args.episodes, FACTORS)
+        cell["command"] = " ".join(["python experiments/seed_instability.py", *sys.argv[1:]])
+        cells.append(cell)
+        print_table([cell])
+        print(f"  compile {cell['compile_s']} s, run {cell['run_s']} s, evaluation "
+              f"{cell['eval_s']} s, wall {cell['wall_s']} s, random policy "
+              f"{cell['random_return']:.2f}", flush=True)  # fmt: skip
+        merge(out, [cell], {"quick": args.quick})
     total = time.perf_counter() - t_total
     print(f"\ntotal wall {total:.1f} s; results in {out}")
     if args.json:

@@ -85,3 +85,33 @@ def test_blind_policies_hold_each_action(shift):
     for test in "DRE":
         assert policies["action 0"][test]["success"] == 0.0
         assert policies["action 0"][test]["mean"] == -200.0
+
+
+@pytest.mark.parametrize(
+    ("study", "argv", "cell"),
+    [
+        ("seed_instability", ["--algos", "ppo,dqn", "--envs", "CartPole-v1"],
+         ("dqn", "CartPole-v1")),
+        ("dynamics_shift", ["--algos", "a2c", "--envs", "Pendulum-v1"], ("a2c", "Pendulum-v1")),
+    ],
+)  # fmt: skip
+def test_a_stored_cell_is_refused_before_training(study, argv, cell, tmp_path, monkeypatch, capsys):
+    """Re-running a cell that the results file holds fails in one line that names it and
+    leaves the file as it was; so does an unknown name, with a suggestion."""
+    import json
+
+    module = _script(study)
+    out = tmp_path / "study.json"
+    out.write_text(json.dumps({"cells": [{"algo": cell[0], "env": cell[1], "iqm": 1.0}]}))
+    before = out.read_bytes()
+    for args, expected in (
+        (argv, f"already holds {cell[0]} on {cell[1]}; pass --overwrite"),
+        (["--algos", "ppp", "--envs", cell[1]], "did you mean 'ppo'"),
+        (["--algos", cell[0], "--envs", "CartPole-v2"], "did you mean 'CartPole-v1'"),
+    ):
+        monkeypatch.setattr("sys.argv", [study, *args, "--out", str(out)])
+        with pytest.raises(SystemExit) as exit_info:
+            module.main()
+        assert exit_info.value.code == 2
+        assert expected in capsys.readouterr().err
+        assert out.read_bytes() == before

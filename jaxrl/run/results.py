@@ -31,6 +31,26 @@ def prepare_dir(out: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
+def refuse_stored_cells(path: str | Path, keys, *, overwrite: bool = False) -> None:
+    """Refuses to re-run a study's cells that ``path`` already stores, unless ``overwrite``.
+
+    A study file (``{"cells": [{"algo": ..., "env": ..., ...}, ...]}``) gathers cells from
+    separate commands; ``keys`` are the ``(algo, env)`` pairs a command is about to run. Call
+    it before training, so that nothing is computed or written when it raises.
+
+    Raises:
+      RunDirError: ``path`` holds a cell for one of ``keys`` (naming them) and not ``overwrite``.
+    """
+    path = Path(path)
+    if overwrite or not path.exists():
+        return
+    stored = {(c["algo"], c["env"]) for c in json.loads(path.read_text()).get("cells", [])}
+    clash = [f"{algo} on {env}" for algo, env in keys if (algo, env) in stored]
+    if clash:
+        raise RunDirError(f"{path} already holds {', '.join(clash)}; pass --overwrite to "
+                          "replace them, or choose another --out")  # fmt: skip
+
+
 def environment_info() -> dict:
     versions = {}
     for name in PACKAGES:
