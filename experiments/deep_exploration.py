@@ -2,7 +2,7 @@
 DQN with randomized priors learn DeepSea(N); MountainCar-v0's sparse reward; the noisy TV.
 
     python experiments/deep_exploration.py [--quick] [--seeds 5] [--json] [--out FILE]
-        [--plot FILE.png] [--only deepsea,mountaincar,noisytv]
+        [--plot FILE.png] [--overwrite] [--only deepsea,mountaincar,noisytv]
 
 DeepSea(N) (deterministic, gymnax's fixed random action map): a method has learned at the end
 of the first window of at least 100 episodes (whole updates) whose mean return is at least
@@ -265,6 +265,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", default="")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files --out and --plot name if they exist",
+    )
     parser.add_argument("--only", default="deepsea,mountaincar,noisytv")
     parser.add_argument("--plot", default="", help="write the log-log plot to this PNG")
     parser.add_argument("--methods", default=",".join(METHODS), help="DeepSea's methods")
@@ -272,6 +277,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=0, help="DeepSea's budget per N")
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
+    from jaxrl.run.results import RunDirError, refuse_existing
+
+    try:
+        refuse_existing([args.out, args.plot], overwrite=args.overwrite)
+    except RunDirError as err:
+        parser.error(str(err))
     if args.quick:
         sizes, episodes, mc_steps, tv_steps = (4, 6, 8, 10), 600, 100_000, 60_000
     else:

@@ -1,7 +1,7 @@
 """Hierarchical RL: do learned options transfer when the goal moves, and do subgoals reach
 the far end of a long maze that a flat learner does not?
 
-    python experiments/hierarchy.py [--quick] [--json] [--out DIR]
+    python experiments/hierarchy.py [--quick] [--json] [--out DIR] [--overwrite]
 
 **Four rooms** (Bacon et al. 2017, section 4.1). Tabular option-critic (4 options,
 ``option_critic.TABULAR``) and a flat actor-critic (the same learner with one option: the
@@ -26,7 +26,9 @@ drawn per seed from the seed's key, so both learners face the same goals
 A seed that has not finished the episodes a statistic needs counts as taking 1,000 steps
 per episode (the episode cap).
 
-Figures in ``--out``: ``hierarchy_fourrooms.png``, steps per episode against episodes
+Figures in ``--out`` (default ``docs``; with ``--quick``, a new temporary directory, so
+that a quick run never replaces the committed figures; an existing figure is refused unless
+``--overwrite``): ``hierarchy_fourrooms.png``, steps per episode against episodes
 (IQM and 95 % CI per 10 episodes, log scale), the paper's Figure 3 style; and
 ``hierarchy_terminations.png``, each option's termination probability ``beta_w(s)`` in
 every cell for the first seed after training, with the cells where the policy over options
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -335,7 +338,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-maze", action="store_true")
     parser.add_argument("--skip-fourrooms", action="store_true")
-    parser.add_argument("--out", default="docs")
+    parser.add_argument("--out", default="", help="figures' directory (see above)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the figures in --out if they exist"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     quick = args.quick
@@ -345,7 +351,18 @@ def main() -> None:
     args.maze_seeds = args.maze_seeds or (2 if quick else 5)
     args.maze_steps = args.maze_steps or (60_000 if quick else 150_000)
     configure_cpu(num_runs=max(args.seeds, args.maze_seeds))
-    out_dir = Path(args.out)
+    out_dir = Path(args.out or (tempfile.mkdtemp(prefix="jaxrl_hierarchy_") if quick else "docs"))
+    from jaxrl.run.results import RunDirError, refuse_existing
+
+    try:
+        refuse_existing(
+            []
+            if args.skip_fourrooms
+            else [out_dir / "hierarchy_fourrooms.png", out_dir / "hierarchy_terminations.png"],
+            overwrite=args.overwrite,
+        )
+    except RunDirError as err:
+        parser.error(str(err))
     out_dir.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()

@@ -199,6 +199,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=10_000, help="env steps per chunk")
     parser.add_argument("--envs", default="Catch-bsuite,CartPole-v1")
     parser.add_argument("--plot", default="", help="PREFIX: PREFIX_<env>.png, a dream")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the --plot figures if they exist"
+    )
     parser.add_argument("--config", default="", help="config overrides NAME=VALUE,...")
     parser.add_argument("--key", type=int, default=0, help="base PRNG key of the runs")
     parser.add_argument("--json", action="store_true")
@@ -206,6 +209,15 @@ def main() -> None:
     if args.quick:
         args.seeds, args.steps, args.chunk, args.episodes = 2, 10_000, 5_000, 8
     configure_cpu(num_runs=args.seeds)
+    from jaxrl.run.results import RunDirError, refuse_existing
+
+    try:
+        refuse_existing(
+            [f"{args.plot}_{e}.png" for e in args.envs.split(",") if args.plot],
+            overwrite=args.overwrite,
+        )
+    except RunDirError as err:
+        parser.error(str(err))
 
     import jax
     import numpy as np

@@ -1,7 +1,7 @@
 """Does RL² learn to explore? Bandit trials against hand-designed strategies (Duan et al. 2016).
 
     python experiments/rl2_bandits.py [--quick] [--pulls 10 100 500] [--arms 5 10 50]
-        [--steps N] [--test-trials 1000] [--plots DIR] [--metamaze-steps N] [--json]
+        [--steps N] [--test-trials 1000] [--plots DIR] [--overwrite] [--metamaze-steps N] [--json]
 
 For each setting (``n`` pulls of ``k`` arms, means drawn U[0, 1] per trial:
 ``BernoulliBandit-k<k>-n<n>``) RL² is trained (``--seeds`` runs in one compile, RL2Config
@@ -206,6 +206,9 @@ def metamaze(steps: int, seeds: int, seed: int) -> dict:
     return out
 
 
+PLOT_FILES = ("rl2_bandits_regret.png", "rl2_bandits_best_arm.png")
+
+
 def plot(settings: list[dict], directory: str) -> list[str]:
     import matplotlib
 
@@ -215,8 +218,8 @@ def plot(settings: list[dict], directory: str) -> list[str]:
     Path(directory).mkdir(parents=True, exist_ok=True)
     written = []
     for key, ylabel, fname in [
-        ("regret_curve", "cumulative pseudo-regret", "rl2_bandits_regret.png"),
-        ("best_arm_fraction", "trials pulling the best arm", "rl2_bandits_best_arm.png"),
+        ("regret_curve", "cumulative pseudo-regret", PLOT_FILES[0]),
+        ("best_arm_fraction", "trials pulling the best arm", PLOT_FILES[1]),
     ]:
         cols = len(settings)
         fig, axes = plt.subplots(1, cols, figsize=(4 * cols, 3.4), squeeze=False)
@@ -257,6 +260,9 @@ def main() -> None:
     parser.add_argument("--tune-trials", type=int, default=1000)
     parser.add_argument("--eval-seed", type=int, default=12345)
     parser.add_argument("--plots", default="", help="directory for the two plots")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the two plots if they exist"
+    )
     parser.add_argument("--metamaze-steps", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -264,6 +270,14 @@ def main() -> None:
         args.pulls, args.arms, args.two_arms = [10], [5], [10]
         args.steps, args.metamaze_steps = min(args.steps, 200_000), args.metamaze_steps and 64_000
     configure_cpu(num_runs=args.seeds)
+    from jaxrl.run.results import RunDirError, refuse_existing
+
+    try:
+        refuse_existing(
+            [Path(args.plots) / f for f in PLOT_FILES if args.plots], overwrite=args.overwrite
+        )
+    except RunDirError as err:
+        parser.error(str(err))
 
     settings = [(2, n) for n in args.two_arms]
     settings += [(k, n) for n in args.pulls for k in args.arms]

@@ -2,7 +2,7 @@
 
     python experiments/world_models.py [--quick] [--seeds 5] [--envs CartPole-v1,Catch-bsuite]
         [--methods dreamer,ppo,dqn,muzero] [--episodes 16] [--checkpoints 20000,50000,100000]
-        [--png-dir docs] [--set dreamer.train_every=2] [--key 0] [--json]
+        [--png-dir docs] [--overwrite] [--set dreamer.train_every=2] [--key 0] [--json]
 
 Three parts, for each env:
 
@@ -18,7 +18,10 @@ Three parts, for each env:
    only and predicts ``x_{t+k}``; the error is the mean squared error over observation
    entries, over the windows that stay inside one episode (Catch's episodes last 9 steps, so
    its horizons stop there).
-3. **A picture** of an imagined rollout beside the real one (PNG per world model and env).
+3. **A picture** of an imagined rollout beside the real one (PNG per world model and env,
+   in ``--png-dir``: default ``docs``; with ``--quick``, a new temporary directory, so that
+   a quick run never replaces the committed pictures; an existing picture is refused unless
+   ``--overwrite``).
 
 ``--set METHOD.NAME=VALUE`` (repeatable) overrides one config field or hyperparameter of one
 method on top of :func:`settings`; the runs of every method use the base PRNG key ``--key``.
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -270,7 +274,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--envs", default="CartPole-v1,Catch-bsuite")
     parser.add_argument("--methods", default=",".join(WORLD_MODELS + BASELINES))
-    parser.add_argument("--png-dir", default="docs")
+    parser.add_argument("--png-dir", default="", help="pictures' directory (see above)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the pictures in --png-dir if they exist"
+    )
     parser.add_argument(
         "--checkpoints",
         default="",
@@ -291,6 +298,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--set names methods not in --methods: {', '.join(unknown)}")
     configure_cpu(num_runs=args.seeds)
+    if not args.png_dir:
+        args.png_dir = tempfile.mkdtemp(prefix="jaxrl_world_models_") if args.quick else "docs"
 
     import jax
     import numpy as np
@@ -301,6 +310,20 @@ def main() -> None:
 
     for method, fields in extra.items():  # every override checked before any training
         split_overrides(algorithm(method), method, fields)
+    from jaxrl.run.results import RunDirError, refuse_existing
+
+    try:
+        refuse_existing(
+            [
+                Path(args.png_dir) / f"world_models_{method}_{env_name}.png"
+                for env_name in args.envs.split(",")
+                for method in args.methods.split(",")
+                if hasattr(algorithm(method), "open_loop_predictor")
+            ],
+            overwrite=args.overwrite,
+        )
+    except RunDirError as err:
+        parser.error(str(err))
 
     checkpoints = (5_000, 10_000) if args.quick else (20_000, 50_000, 100_000)
     if args.checkpoints:

@@ -115,3 +115,29 @@ def test_a_stored_cell_is_refused_before_training(study, argv, cell, tmp_path, m
         assert exit_info.value.code == 2
         assert expected in capsys.readouterr().err
         assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("study", "args", "existing"),
+    [
+        ("deep_exploration", ["--out", "{d}/result.json"], "result.json"),
+        ("deep_exploration", ["--plot", "{d}/slopes.png"], "slopes.png"),
+        ("hierarchy", ["--out", "{d}"], "hierarchy_terminations.png"),
+        ("iris_study", ["--plot", "{d}/dream", "--envs", "Catch-bsuite"], "dream_Catch-bsuite.png"),
+        ("rl2_bandits", ["--plots", "{d}"], "rl2_bandits_regret.png"),
+        ("world_models", ["--png-dir", "{d}", "--methods", "dreamer,ppo"],
+         "world_models_dreamer_CartPole-v1.png"),
+    ],
+)  # fmt: skip
+def test_a_study_refuses_to_overwrite_its_outputs(study, args, existing, tmp_path, monkeypatch,
+                                                   capsys):  # fmt: skip
+    """A file a study would write that exists already fails the command in one line before
+    any work, and stays as it was."""
+    module = _script(study)
+    (tmp_path / existing).write_bytes(b"kept")
+    monkeypatch.setattr("sys.argv", [study, *(a.format(d=tmp_path) for a in args)])
+    with pytest.raises(SystemExit) as exit_info:
+        module.main()
+    assert exit_info.value.code == 2
+    assert f"{tmp_path / existing} already exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / existing).read_bytes() == b"kept"

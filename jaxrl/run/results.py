@@ -31,6 +31,21 @@ def prepare_dir(out: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
+def refuse_existing(paths, *, overwrite: bool = False) -> None:
+    """Refuses to write files that exist already, unless ``overwrite``.
+
+    Call it with every file a command will write (empty entries are skipped) before the work
+    that produces them, so that nothing is computed or written when it raises.
+
+    Raises:
+      RunDirError: some of ``paths`` exist (naming them) and not ``overwrite``.
+    """
+    taken = [str(p) for p in paths if p and Path(p).exists()]
+    if taken and not overwrite:
+        raise RunDirError(f"{', '.join(taken)} already exist{'s' * (len(taken) == 1)}; pass "
+                          "--overwrite to replace, or choose another path")  # fmt: skip
+
+
 def refuse_stored_cells(path: str | Path, keys, *, overwrite: bool = False) -> None:
     """Refuses to re-run a study's cells that ``path`` already stores, unless ``overwrite``.
 
