@@ -398,15 +398,12 @@ def main() -> None:
     configure_cpu(num_runs=seeds)
     out = Path(args.out) if args.out else RESULTS / (
         "dynamics_shift_quick.json" if args.quick else "dynamics_shift.json")  # fmt: skip
-    from jaxrl._errors import unknown_name
+    from jaxrl._errors import first_unknown
     from jaxrl.run.results import RunDirError, refuse_stored_cells
 
-    for env_name in args.envs.split(","):
-        if env_name not in RANGES:
-            parser.error(f"--envs: {unknown_name('env', env_name, RANGES)}")
-    for algo in args.algos.split(","):
-        if algo not in SETTINGS:
-            parser.error(f"--algos: {unknown_name('algorithm', algo, SETTINGS)}")
+    for flag, kind, options in (("envs", "env", RANGES), ("algos", "algorithm", SETTINGS)):
+        if message := first_unknown(kind, getattr(args, flag).split(","), options):
+            parser.error(f"--{flag}: {message}")
     plan = [] if args.blind_only else [
         (algo, env) for env in args.envs.split(",") for algo in args.algos.split(",")]  # fmt: skip
     try:

@@ -338,18 +338,16 @@ def main() -> None:
     configure_cpu(num_runs=seeds + 2 * lr_seeds)
 
     from jaxrl import envs, registry
-    from jaxrl._errors import unknown_name
+    from jaxrl._errors import first_unknown
     from jaxrl.run.results import RunDirError, refuse_stored_cells
 
     out = Path(args.out) if args.out else RESULTS / (
         "seed_instability_quick.json" if args.quick else "seed_instability.json")  # fmt: skip
+    for flag, kind, options in (("algos", "algorithm", ALGOS), ("envs", "env", ENVS)):
+        if message := first_unknown(kind, getattr(args, flag).split(","), options):
+            parser.error(f"--{flag}: {message}")
     plan = []
-    for name in args.algos.split(","):
-        if name not in ALGOS:
-            parser.error(f"--algos: {unknown_name('algorithm', name, ALGOS)}")
     for env_name in args.envs.split(","):
-        if env_name not in ENVS:
-            parser.error(f"--envs: {unknown_name('env', env_name, ENVS)}")
         env, env_params = envs.make(env_name)
         discrete = envs.is_discrete(env, env_params)
         for algo in args.algos.split(","):

@@ -30,6 +30,13 @@ def unknown_name(kind: str, name: str, options: Iterable[str]) -> str:
     return f"unknown {kind} {name!r}; {hint}"
 
 
+def first_unknown(kind: str, names: Iterable[str], options: Iterable[str]) -> str | None:
+    """The :func:`unknown_name` message for the first of ``names`` not in ``options``, or
+    ``None`` when every one is known."""
+    options = list(options)
+    return next((unknown_name(kind, n, options) for n in names if n not in options), None)
+
+
 def require(condition: bool, field: str, message: str) -> None:
     """Raises ``ValueError`` naming ``field`` unless ``condition`` holds."""
     if not condition:
