@@ -277,12 +277,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=0, help="DeepSea's budget per N")
     args = parser.parse_args()
     configure_cpu(num_runs=args.seeds)
-    from jaxrl.run.results import RunDirError, refuse_existing
+    from jaxrl.run.results import overwrite_refusal
 
-    try:
-        refuse_existing([args.out, args.plot], overwrite=args.overwrite)
-    except RunDirError as err:
-        parser.error(str(err))
+    if message := overwrite_refusal([args.out, args.plot], overwrite=args.overwrite):
+        parser.error(message)
     if args.quick:
         sizes, episodes, mc_steps, tv_steps = (4, 6, 8, 10), 600, 100_000, 60_000
     else:

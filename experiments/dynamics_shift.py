@@ -399,17 +399,15 @@ def main() -> None:
     out = Path(args.out) if args.out else RESULTS / (
         "dynamics_shift_quick.json" if args.quick else "dynamics_shift.json")  # fmt: skip
     from jaxrl._errors import first_unknown
-    from jaxrl.run.results import RunDirError, refuse_stored_cells
+    from jaxrl.run.results import stored_cells_refusal
 
     for flag, kind, options in (("envs", "env", RANGES), ("algos", "algorithm", SETTINGS)):
         if message := first_unknown(kind, getattr(args, flag).split(","), options):
             parser.error(f"--{flag}: {message}")
     plan = [] if args.blind_only else [
         (algo, env) for env in args.envs.split(",") for algo in args.algos.split(",")]  # fmt: skip
-    try:
-        refuse_stored_cells(out, plan, overwrite=args.overwrite)
-    except RunDirError as err:
-        parser.error(str(err))
+    if message := stored_cells_refusal(out, plan, overwrite=args.overwrite):
+        parser.error(message)
     cells, t0 = [], time.perf_counter()
     for env_name in args.envs.split(","):
         blind = blind_policies(env_name)

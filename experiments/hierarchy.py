@@ -352,17 +352,15 @@ def main() -> None:
     args.maze_steps = args.maze_steps or (60_000 if quick else 150_000)
     configure_cpu(num_runs=max(args.seeds, args.maze_seeds))
     out_dir = Path(args.out or (tempfile.mkdtemp(prefix="jaxrl_hierarchy_") if quick else "docs"))
-    from jaxrl.run.results import RunDirError, refuse_existing
+    from jaxrl.run.results import overwrite_refusal
 
-    try:
-        refuse_existing(
-            []
-            if args.skip_fourrooms
-            else [out_dir / "hierarchy_fourrooms.png", out_dir / "hierarchy_terminations.png"],
-            overwrite=args.overwrite,
-        )
-    except RunDirError as err:
-        parser.error(str(err))
+    if message := overwrite_refusal(
+        []
+        if args.skip_fourrooms
+        else [out_dir / "hierarchy_fourrooms.png", out_dir / "hierarchy_terminations.png"],
+        overwrite=args.overwrite,
+    ):
+        parser.error(message)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()

@@ -209,15 +209,13 @@ def main() -> None:
     if args.quick:
         args.seeds, args.steps, args.chunk, args.episodes = 2, 10_000, 5_000, 8
     configure_cpu(num_runs=args.seeds)
-    from jaxrl.run.results import RunDirError, refuse_existing
+    from jaxrl.run.results import overwrite_refusal
 
-    try:
-        refuse_existing(
-            [f"{args.plot}_{e}.png" for e in args.envs.split(",") if args.plot],
-            overwrite=args.overwrite,
-        )
-    except RunDirError as err:
-        parser.error(str(err))
+    if message := overwrite_refusal(
+        [f"{args.plot}_{e}.png" for e in args.envs.split(",") if args.plot],
+        overwrite=args.overwrite,
+    ):
+        parser.error(message)
 
     import jax
     import numpy as np

@@ -270,14 +270,12 @@ def main() -> None:
         args.pulls, args.arms, args.two_arms = [10], [5], [10]
         args.steps, args.metamaze_steps = min(args.steps, 200_000), args.metamaze_steps and 64_000
     configure_cpu(num_runs=args.seeds)
-    from jaxrl.run.results import RunDirError, refuse_existing
+    from jaxrl.run.results import overwrite_refusal
 
-    try:
-        refuse_existing(
-            [Path(args.plots) / f for f in PLOT_FILES if args.plots], overwrite=args.overwrite
-        )
-    except RunDirError as err:
-        parser.error(str(err))
+    if message := overwrite_refusal(
+        [Path(args.plots) / f for f in PLOT_FILES if args.plots], overwrite=args.overwrite
+    ):
+        parser.error(message)
 
     settings = [(2, n) for n in args.two_arms]
     settings += [(k, n) for n in args.pulls for k in args.arms]

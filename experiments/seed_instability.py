@@ -339,7 +339,7 @@ def main() -> None:
 
     from jaxrl import envs, registry
     from jaxrl._errors import first_unknown
-    from jaxrl.run.results import RunDirError, refuse_stored_cells
+    from jaxrl.run.results import stored_cells_refusal
 
     out = Path(args.out) if args.out else RESULTS / (
         "seed_instability_quick.json" if args.quick else "seed_instability.json")  # fmt: skip
@@ -354,10 +354,8 @@ def main() -> None:
             handles = registry.ALGORITHMS[algo].actions
             if handles == "both" or (handles == "discrete") == discrete:
                 plan.append((algo, env_name))
-    try:
-        refuse_stored_cells(out, plan, overwrite=args.overwrite)
-    except RunDirError as err:
-        parser.error(str(err))
+    if message := stored_cells_refusal(out, plan, overwrite=args.overwrite):
+        parser.error(message)
     cells = []
     t_total = time.perf_counter()
     for algo, env_name in plan:

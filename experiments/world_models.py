@@ -310,20 +310,18 @@ def main() -> None:
 
     for method, fields in extra.items():  # every override checked before any training
         split_overrides(algorithm(method), method, fields)
-    from jaxrl.run.results import RunDirError, refuse_existing
+    from jaxrl.run.results import overwrite_refusal
 
-    try:
-        refuse_existing(
-            [
-                Path(args.png_dir) / f"world_models_{method}_{env_name}.png"
-                for env_name in args.envs.split(",")
-                for method in args.methods.split(",")
-                if hasattr(algorithm(method), "open_loop_predictor")
-            ],
-            overwrite=args.overwrite,
-        )
-    except RunDirError as err:
-        parser.error(str(err))
+    if message := overwrite_refusal(
+        [
+            Path(args.png_dir) / f"world_models_{method}_{env_name}.png"
+            for env_name in args.envs.split(",")
+            for method in args.methods.split(",")
+            if hasattr(algorithm(method), "open_loop_predictor")
+        ],
+        overwrite=args.overwrite,
+    ):
+        parser.error(message)
 
     checkpoints = (5_000, 10_000) if args.quick else (20_000, 50_000, 100_000)
     if args.checkpoints:

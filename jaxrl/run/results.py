@@ -31,39 +31,37 @@ def prepare_dir(out: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
-def refuse_existing(paths, *, overwrite: bool = False) -> None:
-    """Refuses to write files that exist already, unless ``overwrite``.
+def overwrite_refusal(paths, *, overwrite: bool = False) -> str | None:
+    """Why writing ``paths`` must be refused (one line naming the files that exist already),
+    or ``None`` when none exists or ``overwrite`` is set.
 
-    Call it with every file a command will write (empty entries are skipped) before the work
-    that produces them, so that nothing is computed or written when it raises.
-
-    Raises:
-      RunDirError: some of ``paths`` exist (naming them) and not ``overwrite``.
+    Check every file a command will write (empty entries are skipped) before the work that
+    produces them, so that a refused command computes and writes nothing.
     """
     taken = [str(p) for p in paths if p and Path(p).exists()]
     if taken and not overwrite:
-        raise RunDirError(f"{', '.join(taken)} already exist{'s' * (len(taken) == 1)}; pass "
-                          "--overwrite to replace, or choose another path")  # fmt: skip
+        return (f"{', '.join(taken)} already exist{'s' * (len(taken) == 1)}; pass "
+                "--overwrite to replace, or choose another path")  # fmt: skip
+    return None
 
 
-def refuse_stored_cells(path: str | Path, keys, *, overwrite: bool = False) -> None:
-    """Refuses to re-run a study's cells that ``path`` already stores, unless ``overwrite``.
+def stored_cells_refusal(path: str | Path, keys, *, overwrite: bool = False) -> str | None:
+    """Why re-running study cells must be refused (one line naming those that ``path``
+    already stores), or ``None`` when it stores none of them or ``overwrite`` is set.
 
     A study file (``{"cells": [{"algo": ..., "env": ..., ...}, ...]}``) gathers cells from
-    separate commands; ``keys`` are the ``(algo, env)`` pairs a command is about to run. Call
-    it before training, so that nothing is computed or written when it raises.
-
-    Raises:
-      RunDirError: ``path`` holds a cell for one of ``keys`` (naming them) and not ``overwrite``.
+    separate commands; ``keys`` are the ``(algo, env)`` pairs a command is about to run. Check
+    before training, so that a refused command computes and writes nothing.
     """
     path = Path(path)
     if overwrite or not path.exists():
-        return
+        return None
     stored = {(c["algo"], c["env"]) for c in json.loads(path.read_text()).get("cells", [])}
     clash = [f"{algo} on {env}" for algo, env in keys if (algo, env) in stored]
     if clash:
-        raise RunDirError(f"{path} already holds {', '.join(clash)}; pass --overwrite to "
-                          "replace them, or choose another --out")  # fmt: skip
+        return (f"{path} already holds {', '.join(clash)}; pass --overwrite to replace them, "
+                "or choose another --out")  # fmt: skip
+    return None
 
 
 def environment_info() -> dict:
